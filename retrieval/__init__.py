@@ -1,0 +1,1 @@
+"""Sanad retrieval: Arabic analysis, sentence splitting, BM25 index and storage."""

@@ -1,0 +1,185 @@
+"""Persistent storage (SQLAlchemy 2.0): articles, sentences, index state and the question log.
+
+SQLite is the embedded default; PostgreSQL is used the same way through ``DATABASE_URL`` when
+several bot processes share one corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Where the article came from: a file path, "path#n" for one of several articles in a
+    # file, or a url. Re-ingesting the same source replaces the article.
+    source: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    published: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    sentences: Mapped[list[Sentence]] = relationship(
+        back_populates="article",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Sentence.position",
+    )
+
+
+class Sentence(Base):
+    __tablename__ = "sentences"
+    __table_args__ = (UniqueConstraint("article_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1-based order in the article
+    start: Mapped[int]
+    end: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+
+    article: Mapped[Article] = relationship(back_populates="sentences")
+
+
+class IndexState(Base):
+    """One row: which corpus version the served index reflects."""
+
+    __tablename__ = "index_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+    built_at: Mapped[datetime | None]
+    articles: Mapped[int] = mapped_column(default=0)
+    sentences: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+
+
+class QuestionLog(Base):
+    __tablename__ = "question_log"
+    __table_args__ = (Index("ix_question_log_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_hash: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    top_sentence_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    latency_ms: Mapped[float] = mapped_column(default=0.0)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("question_id", "user_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("question_log.id", ondelete="CASCADE"))
+    user_hash: Mapped[str] = mapped_column(String(64))
+    vote: Mapped[int]  # +1 or -1
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def engine_url(url: str) -> str:
+    """Normalise a database URL: plain ``postgresql://`` uses psycopg 3 (the installed driver)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for logs and error messages."""
+    try:
+        return make_url(engine_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return "<invalid database url>"
+
+
+class Store:
+    """Database access for the rest of the application: engine, sessions and schema."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        url = engine_url(url)
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # The index is rebuilt in a worker thread while the event loop keeps logging
+            # questions; SQLite connections must be shareable across those threads.
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.url = url
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def create_schema(self) -> None:
+        """Create missing tables (idempotent)."""
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def article_count(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(Article.id))) or 0
+
+    def index_state(self) -> IndexState | None:
+        with self.session() as s:
+            return s.get(IndexState, 1)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers (bot processes) continue while a reindex writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class AnswerStatus(str, enum.Enum):
+class AnswerStatus(enum.StrEnum):
     ANSWERED = "answered"
     NO_ANSWER = "no_answer"
     INVALID = "invalid"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)

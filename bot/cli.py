@@ -6,10 +6,9 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from . import __version__
 from .answers import ReindexReport
@@ -57,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress_bar(total: int, label: str):  # noqa: ANN202 - tqdm or a no-op
+def _progress_bar(total: int, label: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit="article", disable=not sys.stderr.isatty() or total < 20, file=sys.stderr)
@@ -74,7 +73,7 @@ def _app(settings: Settings, *, index_if_empty: bool = True) -> Iterator:
         app.close()
 
 
-def _print_report(report: ReindexReport, out=None) -> None:  # noqa: ANN001
+def _print_report(report: ReindexReport, out=None) -> None:
     out = out or sys.stdout
     for path, reason in report.problems:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -124,7 +123,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     paths = [p for p in args.paths if Path(p).exists()]
     if not paths:
         raise CliError("nothing to ingest: none of the given paths exists")
-    with _app(settings, index_if_empty=False) as app:
+    with _app(settings) as app:
         from retrieval.documents import iter_files
 
         total = sum(1 for _ in iter_files(Path(p) for p in paths))

@@ -59,9 +59,9 @@ def load_questions(path: Path) -> list[GoldQuestion]:
                     texts.append(text)
                     if 0 <= start and stripped[start : start + len(text)] == text:
                         spans.append((offset + start, offset + start + len(text)))
-                questions.append(
-                    GoldQuestion(str(qa.get("id", len(questions))), qa["question"], f"{key}#{number}", tuple(spans), tuple(texts), number)
-                )
+                qid = str(qa.get("id", len(questions)))
+                source = f"{key}#{number}"
+                questions.append(GoldQuestion(qid, qa["question"], source, tuple(spans), tuple(texts), number))
             offset += len(stripped) + len(PARAGRAPH_SEPARATOR)
     return questions
 
@@ -98,7 +98,7 @@ def rank_of(q: GoldQuestion, answer: Answer) -> int | None:
     return None
 
 
-def score_questions(service: AnswerService, questions: list[GoldQuestion], details=None) -> EvalReport:  # noqa: ANN001
+def score_questions(service: AnswerService, questions: list[GoldQuestion], details=None) -> EvalReport:
     """Ask every question through *service* and measure."""
     report = EvalReport(questions=len(questions))
     if not questions:
@@ -140,7 +140,12 @@ def score_questions(service: AnswerService, questions: list[GoldQuestion], detai
                 "raw_top_right": raw_right,
                 "confidence": raw.hits[0].confidence if raw.hits else 0.0,
                 "quotes": [
-                    {"quote": x.text, "title": x.title, "score": round(x.score, 4), "right": quote_is_right(q, x.source, x.start, x.end, x.text)}
+                    {
+                        "quote": x.text,
+                        "title": x.title,
+                        "score": round(x.score, 4),
+                        "right": quote_is_right(q, x.source, x.start, x.end, x.text),
+                    }
                     for x in answer.quotes[:3]
                 ],
             }
@@ -156,7 +161,9 @@ def score_questions(service: AnswerService, questions: list[GoldQuestion], detai
     return report
 
 
-def evaluate(path: Path, settings: Settings, *, details: Path | None = None, config: SearchConfig | None = None) -> EvalReport:
+def evaluate(
+    path: Path, settings: Settings, *, details: Path | None = None, config: SearchConfig | None = None
+) -> EvalReport:
     """Ingest *path* into a throwaway SQLite database and measure every question."""
     questions = load_questions(path)
     with tempfile.TemporaryDirectory(prefix="sanad-eval-") as tmp:

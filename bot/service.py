@@ -210,7 +210,8 @@ class AnswerService:
         quotes = tuple(self._quote(index, hit.doc, hit.score, result.terms) for hit in chosen)
         has_more = len(confident) > offset + len(chosen)
         status = AnswerStatus.ANSWERED if quotes else AnswerStatus.NO_ANSWER
-        return Answer(question, status, quotes, reason=None if quotes else REASON_NO_ANSWER, has_more=has_more, offset=offset)
+        reason = None if quotes else REASON_NO_ANSWER
+        return Answer(question, status, quotes, reason=reason, has_more=has_more, offset=offset)
 
     @staticmethod
     def _quote(index: SearchIndex, doc: int, score: float, terms: frozenset[str]) -> Quote:

@@ -75,12 +75,12 @@ class Settings:
     log_level: str = "INFO"
 
     # Retrieval
-    bm25_variant: str = "okapi"
+    bm25_variant: str = "plus"
     bm25_k1: float = 0.2
     bm25_b: float = 0.0
     top_k: int = 3
     min_confidence: float = 0.45
-    related_score_ratio: float = 0.8
+    related_score_ratio: float = 0.6
     max_question_chars: int = 1000
 
     # Abuse and privacy

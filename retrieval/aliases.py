@@ -30,7 +30,7 @@ class AliasTable:
         """Add one group of equivalent spellings (merged with any group that shares one)."""
         names = [" ".join(n.split()) for n in group if n and n.strip()]
         keys = [_key(n) for n in names]
-        pairs = [(n, k) for n, k in zip(names, keys) if k]
+        pairs = [(n, k) for n, k in zip(names, keys, strict=True) if k]
         if len(pairs) < 2:
             return
         index = next((self._lookup[k] for _, k in pairs if k in self._lookup), None)

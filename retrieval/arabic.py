@@ -45,11 +45,10 @@ _LETTER_MAP = str.maketrans(
 
 # A word is a run of letters/digits, possibly carrying marks and invisible characters inside;
 # a number keeps its decimal and grouping separators (1.11, 1.002.000, ١٫٥).
+# Digits glued to letters ("2023م", "x5") give separate terms: people type them either way.
 _TOKEN_RE = re.compile(
-    rf"\d+(?:[.,\u066b\u066c]\d+)+|(?:[^\W_]|[{_DIACRITICS}{_TATWEEL}{_INVISIBLE}])+"
+    rf"\d+(?:[.,\u066b\u066c]\d+)*|(?:[^\W\d_]|[{_DIACRITICS}{_TATWEEL}{_INVISIBLE}])+"
 )
-# Digits glued to letters ("2023م", "x5") are separate terms: people type them either way.
-_DIGIT_SPLIT_RE = re.compile(r"\d+(?:[.,]\d+)*|\D+")
 _ARABIC_RE = re.compile("[\u0600-\u06ff]")
 
 
@@ -79,10 +78,8 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     for match in _TOKEN_RE.finditer(text):
         norm = normalize(match.group())
-        if not norm:
-            continue
-        for part in _DIGIT_SPLIT_RE.findall(norm):
-            tokens.append(Token(part, match.start(), match.end()))
+        if norm:
+            tokens.append(Token(norm, match.start(), match.end()))
     return tokens
 
 
@@ -127,6 +124,9 @@ def light_stem(word: str) -> str:
     """Light10 stem of a normalised Arabic *word*; non-Arabic words are returned unchanged."""
     if not is_arabic(word):
         return word
+    # The alif left by tanween fatha once diacritics are gone (موظفاً -> موظفا).
+    if len(word) >= 5 and word.endswith("ا"):
+        word = word[:-1]
     for prefix in _LIGHT_PREFIXES:
         minimum = 4 if len(prefix) == 1 else len(prefix) + 2
         if len(word) >= minimum and word.startswith(prefix):

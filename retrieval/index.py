@@ -139,11 +139,12 @@ class BM25Index:
         delta = self.params.effective_delta
         return float(sum(self.idf[t] * delta * c for t, c in query_ids.items()))
 
-    def score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def score(self, tokens: Sequence[str], *, with_floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Documents that contain a query term and their scores, ordered by document id.
 
         A repeated query token counts once per occurrence, as in rank-bm25. Documents not
-        returned score :meth:`floor` (zero except for BM25+).
+        returned score :meth:`floor` (zero except for BM25+); *with_floor* False leaves the
+        floor out of the returned scores too (same ranking, scores relative to "no match").
         """
         query_ids = self.term_ids(tokens)
         if not query_ids:
@@ -161,7 +162,7 @@ class BM25Index:
             all_docs = np.concatenate(parts_docs)
             docs, inverse = np.unique(all_docs, return_inverse=True)
             scores = np.bincount(inverse, weights=np.concatenate(parts_weights), minlength=len(docs))
-        floor = self.floor(query_ids)
+        floor = self.floor(query_ids) if with_floor else 0.0
         if floor:
             scores = scores + floor
         return docs.astype(np.int64), scores

@@ -102,7 +102,7 @@ class SearchIndex:
         texts = [s.text for s in self.sentences]
         self.fields = [
             BM25Index.build([a.terms(t) for t in texts], f.params)
-            for a, f in zip(self.analyzers, config.fields)
+            for a, f in zip(self.analyzers, config.fields, strict=True)
         ]
         self.doc_article = np.fromiter((s.article for s in self.sentences), dtype=np.int64, count=len(self.sentences))
         primary = self.fields[0]
@@ -110,7 +110,7 @@ class SearchIndex:
         self._article_index: BM25Index | None = None
         if config.article_weight and self.articles:
             per_article: list[list[str]] = [[] for _ in self.articles]
-            for s, terms in zip(self.sentences, self._primary_terms(texts)):
+            for s, terms in zip(self.sentences, self._primary_terms(texts), strict=True):
                 per_article[s.article].extend(terms)
             for i, article in enumerate(self.articles):
                 per_article[i].extend(self.primary.terms(article.title))
@@ -142,8 +142,8 @@ class SearchIndex:
             return SearchResult([], primary_terms, known)
         doc_parts: list[np.ndarray] = []
         score_parts: list[np.ndarray] = []
-        for analyzer, index, cfg in zip(self.analyzers, self.fields, self.config.fields):
-            docs, scores = index.score(analyzer.terms(expanded))
+        for analyzer, index, cfg in zip(self.analyzers, self.fields, self.config.fields, strict=True):
+            docs, scores = index.score(analyzer.terms(expanded), with_floor=False)
             if len(docs) == 0 or cfg.weight == 0:
                 continue
             top = scores.max()
@@ -168,7 +168,7 @@ class SearchIndex:
         extra = np.zeros(len(docs))
         articles = self.doc_article[docs]
         if self._article_index is not None:
-            a_docs, a_scores = self._article_index.score(self.primary.terms(expanded))
+            a_docs, a_scores = self._article_index.score(self.primary.terms(expanded), with_floor=False)
             if len(a_docs) and a_scores.max() > 0:
                 by_article = np.zeros(len(self.articles))
                 by_article[a_docs] = a_scores / a_scores.max()

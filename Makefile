@@ -1,0 +1,34 @@
+# Sanad: `make run` opens the console chat over the seed articles; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint eval bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/sanad chat
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check bot retrieval tests
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check bot retrieval tests
+
+eval: $(VENV)/.installed
+	$(BIN)/sanad eval ../shared/eval/arcd-train.json
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -1,0 +1,68 @@
+"""Arabic analysis: what a user types must meet what the article says."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from retrieval.arabic import STOP_WORDS, Analyzer, light_stem, normalize, tokenize
+
+
+def test_diacritics_tatweel_and_letter_variants_are_unified():
+    assert normalize("مُحَمَّدٌ") == "محمد"
+    assert normalize("العـــربية") == "العربيه"
+    assert normalize("أحمد إبراهيم آمن ٱلله") == "احمد ابراهيم امن الله"
+    assert normalize("مستشفى") == "مستشفي"
+    assert normalize("مدرسة") == "مدرسه"
+
+
+def test_digits_are_ascii_and_latin_is_case_folded():
+    assert normalize("٢٠٢٣") == "2023"
+    assert normalize("۱۴۰۲") == "1402"
+    assert normalize("XIAOMI Xiaomi") == "xiaomi xiaomi"
+
+
+def test_invisible_controls_do_not_split_or_change_words():
+    hidden = "شا\u200cومي \u202bXiao\u200bmi\u202c"
+    assert [t.norm for t in tokenize(hidden)] == ["شاومي", "xiaomi"]
+
+
+def test_numbers_keep_their_separators_and_split_from_letters():
+    assert [t.norm for t in tokenize("باعت 1.11 مليون و1.002.000 في ٢٠٢٣م")] == [
+        "باعت", "1.11", "مليون", "و", "1.002.000", "في", "2023", "م",
+    ]
+
+
+def test_question_words_are_stop_words():
+    analyzer = Analyzer("light")
+    assert analyzer.terms("ما هو؟ متى كيف لماذا هل أين كم") == []
+    for word in ("ما", "متى", "كم", "من", "في"):
+        assert normalize(word) in STOP_WORDS
+
+
+def test_light_stemming_joins_inflections():
+    assert light_stem(normalize("والتطوير")) == light_stem(normalize("التطوير")) == "تطوير"
+    assert light_stem(normalize("السيارات")) == light_stem(normalize("سيارات"))
+    assert light_stem("xiaomi") == "xiaomi"
+
+
+def test_question_with_diacritics_and_hamza_variants_meets_plain_text():
+    analyzer = Analyzer("light")
+    assert analyzer.terms("إنتاجُ السيّارةِ الأولى") == analyzer.terms("انتاج السياره الاولي")
+
+
+def test_ngram_field_has_boundary_marks():
+    terms = Analyzer("ngram").terms("سيارة")
+    assert "#سي" in terms and "ار#" in terms
+
+
+def test_spans_point_at_the_original_words():
+    text = "تُخطِّط شركةُ Xiaomi لإنتاج ١٠٠ سيارة."
+    for term in Analyzer("light").terms_with_spans(text):
+        original = text[term.start : term.end]
+        assert normalize(original), original
+
+
+@given(st.text())
+def test_tokenize_never_fails_and_spans_are_inside(text):
+    for token in tokenize(text):
+        assert 0 <= token.start < token.end <= len(text)
+        assert token.norm

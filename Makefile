@@ -21,11 +21,11 @@ run: $(VENV)/.installed
 	$(BIN)/sanad chat
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check bot retrieval tests
+	$(BIN)/ruff check bot retrieval tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check bot retrieval tests
+	$(BIN)/ruff check bot retrieval tests bench
 
 eval: $(VENV)/.installed
 	$(BIN)/sanad eval ../shared/eval/arcd-train.json

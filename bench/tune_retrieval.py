@@ -1,0 +1,160 @@
+"""Tune and cross-validate the retrieval configuration on a SQuAD-format file.
+
+For every question the per-field BM25 scores (normalised per question), the article score, the
+title match and the definition prior are computed once; a grid of weights is then scored with
+numpy. Folds are over articles, so a tuned weight is always judged on articles it never saw.
+
+    python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.evaluation import load_questions, quote_is_right
+from retrieval.documents import load_paths
+from retrieval.index import BM25Params
+from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
+from retrieval.sentences import split_sentences
+
+FIELDS = ("light", "ngram", "root", "snowball")
+
+
+def records(path: Path, **split_kw):
+    docs = load_paths([path]).documents
+    articles, sentences = [], []
+    for a, doc in enumerate(docs):
+        first = len(sentences)
+        for pos, span in enumerate(split_sentences(doc.text, **split_kw), 1):
+            text = doc.text[span.start : span.end]
+            sentences.append(SentenceRecord(len(sentences), a, pos, span.start, span.end, text))
+        articles.append(ArticleRecord(a, doc.title, doc.source, None, first, len(sentences) - first))
+    return articles, sentences
+
+
+def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
+    articles, sentences = records(path, **split_kw)
+    config = SearchConfig(
+        fields=tuple(FieldConfig(f, 1.0, BM25Params(variant, k1, b)) for f in FIELDS),
+        article_weight=1.0, title_weight=1.0, lead_weight=1.0,
+    )
+    index = SearchIndex(articles, sentences, config)
+    questions = load_questions(path)
+    n = len(sentences)
+    feats = np.zeros((len(questions), len(FIELDS) + 3, n))
+    gold = np.zeros((len(questions), n), dtype=bool)
+    doc_article = index.doc_article
+    title_terms = index._title_terms
+    firsts = np.array([a.first_doc for a in articles])
+    for qi, q in enumerate(questions):
+        text = index.expand(q.question)
+        for fi, (analyzer, field) in enumerate(zip(index.analyzers, index.fields, strict=True)):
+            docs, scores = field.score(analyzer.terms(text), with_floor=False)
+            if len(docs) and scores.max() > 0:
+                feats[qi, fi, docs] = scores / scores.max()
+        terms = index.primary.terms(text)
+        a_docs, a_scores = index._article_index.score(terms, with_floor=False)
+        if len(a_docs) and a_scores.max() > 0:
+            per_article = np.zeros(len(articles))
+            per_article[a_docs] = a_scores / a_scores.max()
+            feats[qi, len(FIELDS)] = per_article[doc_article]
+        tset = frozenset(terms)
+        if tset:
+            share = np.array([len(tset & t) / len(tset) for t in title_terms])
+            feats[qi, len(FIELDS) + 1] = share[doc_article]
+        if index._is_definition(q.question):
+            feats[qi, len(FIELDS) + 2, firsts] = 1.0
+        for d, s in enumerate(sentences):
+            gold[qi, d] = quote_is_right(q, articles[s.article].source, s.start, s.end, s.text)
+    lengths = np.array([len(s.text) for s in sentences])
+    q_articles = np.array([q.article for q in questions])
+    # Only the best candidates can reach the top 10; keep 80 per question (by an unweighted
+    # sum, position order kept so that ties still break by position).
+    keep = np.sort(np.argsort(-feats.sum(axis=1), axis=1, kind="stable")[:, :80], axis=1)
+    feats = np.take_along_axis(feats, keep[:, None, :], axis=2).astype(np.float32)
+    gold = np.take_along_axis(gold, keep, axis=1)
+    lengths = lengths[keep]
+    return feats, gold, lengths, q_articles
+
+
+def measure(feats, gold, lengths, weights, mask):
+    scores = np.einsum("f,qfd->qd", weights, feats[mask])
+    any_match = feats[mask, : len(FIELDS)].max(axis=1) > 0
+    scores = np.where(any_match, scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    g = np.take_along_axis(gold[mask], order, axis=1)
+    valid = np.take_along_axis(any_match, order, axis=1)
+    g &= valid
+    first = np.where(g.any(axis=1), g.argmax(axis=1) + 1, 0)
+    p1 = float(np.mean(first == 1))
+    r3 = float(np.mean((first >= 1) & (first <= 3)))
+    mrr = float(np.mean(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)))
+    median_len = float(statistics.median(np.take_along_axis(lengths[mask], order[:, :1], axis=1)[:, 0]))
+    return p1, r3, mrr, median_len
+
+
+GRID = {
+    "light": [1.0],
+    "ngram": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "root": [0.0, 0.15, 0.3, 0.5],
+    "snowball": [0.0, 0.25, 0.5],
+    "article": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "title": [0.0, 0.2, 0.4, 0.6, 0.8],
+    "lead": [0.0, 0.2, 0.4, 0.6],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--k1", type=float, nargs="+", default=[0.2])
+    parser.add_argument("--b", type=float, nargs="+", default=[0.0])
+    parser.add_argument("--variant", default="plus")
+    parser.add_argument("--max-chars", type=int, nargs="+", default=[0], help="long-sentence split (0: off)")
+    args = parser.parse_args()
+    grid = [np.array(w) for w in itertools.product(*GRID.values())]
+    print(f"{len(grid)} weight combinations; folds over articles: {args.folds}")
+    for k1, b, max_chars in itertools.product(args.k1, args.b, args.max_chars):
+        started = time.perf_counter()
+        split_kw = {"max_chars": max_chars} if max_chars else {}
+        feats, gold, lengths, q_articles = features(args.file, k1, b, args.variant, split_kw)
+        articles = sorted(set(q_articles.tolist()))
+        random.Random(13).shuffle(articles)
+        fold_of = {a: i % args.folds for i, a in enumerate(articles)}
+        folds = np.array([fold_of[a] for a in q_articles])
+        held = []
+        chosen = []
+        for f in range(args.folds):
+            train, test = folds != f, folds == f
+            best = max(grid, key=lambda w: measure(feats, gold, lengths, w, train)[:3])
+            chosen.append(best)
+            held.append((measure(feats, gold, lengths, best, test), test.sum()))
+        total = sum(n for _, n in held)
+        cv = [sum(m[i] * n for m, n in held) / total for i in range(3)]
+        full_best = max(grid, key=lambda w: measure(feats, gold, lengths, w, np.ones(len(folds), bool))[:3])
+        full = measure(feats, gold, lengths, full_best, np.ones(len(folds), bool))
+        base = measure(feats, gold, lengths, np.array([1, 0, 0, 0, 0, 0, 0.0]), np.ones(len(folds), bool))
+        print(
+            f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} | CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} "
+            f"MRR {cv[2]:.3f} | all-data best {dict(zip(GRID, full_best.tolist(), strict=True))} "
+            f"P@1 {full[0]:.3f} R@3 {full[1]:.3f} MRR {full[2]:.3f} median {full[3]:.0f} "
+            f"({time.perf_counter() - started:.0f}s)"
+        )
+        for w in chosen:
+            print("   fold choice:", dict(zip(GRID, w.tolist(), strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -106,6 +106,7 @@ _STOP_WORDS_RAW = """
 كل بعض غير سوى أيضا ايضا جدا فقط إلا الا ذات ذو ذي
 به بها بهم له لها لهم لهن منه منها منهم فيه فيها فيهم عليه عليها عليهم إليه إليها عنه عنها
 يا أيها يمكن تم يتم
+ماهو ماهي ماهى ماذا منهو منهي ماالذي ماهم ماسبب ماهما ايه شو وش فين امتى ليش
 """
 
 STOP_WORDS: frozenset[str] = frozenset(normalize(w) for w in _STOP_WORDS_RAW.split())
@@ -228,7 +229,9 @@ class Analyzer:
     def word_terms(self, word: str) -> list[str]:
         """Index terms for one normalised content word."""
         if self.kind == "ngram":
-            return char_ngrams(light_stem(word))
+            # Grams of the normalised word, not its stem: they carry typo and affix tolerance
+            # that the stem field lacks.
+            return char_ngrams(word)
         return [self._stem(word)]
 
     def terms(self, text: str) -> list[str]:

@@ -67,8 +67,9 @@ class SentenceRecord:
 @dataclass(frozen=True, slots=True)
 class Hit:
     doc: int
-    score: float
-    confidence: float
+    score: float  # what ranks: the sentence's own match plus its article's context
+    confidence: float  # share of the question's idf mass the sentence itself matches
+    match: float = 0.0  # the sentence's own match, without context: compares quotes across articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +159,10 @@ class SearchIndex:
         else:
             docs, inverse = np.unique(np.concatenate(doc_parts), return_inverse=True)
             scores = np.bincount(inverse, weights=np.concatenate(score_parts), minlength=len(docs))
+        match = dict(zip(docs.tolist(), scores.tolist(), strict=True))
         scores = scores + self._context(docs, expanded, primary_terms, question)
         ranked = top_k(docs, scores, k)
-        hits = [Hit(doc, score, self.confidence(doc, primary_terms)) for doc, score in ranked]
+        hits = [Hit(doc, score, self.confidence(doc, primary_terms), match[doc]) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
 
     def _context(self, docs: np.ndarray, expanded: str, terms: frozenset[str], question: str) -> np.ndarray:

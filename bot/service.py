@@ -86,6 +86,8 @@ class AnswerService:
         self._index = SearchIndex([], [], self.config, self.aliases)
         self._version = -1
         self._reindex_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending_logs: list[QuestionLog] = []
         self._limiter = RateLimiter(settings.rate_limit_per_minute)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -264,22 +266,41 @@ class AnswerService:
         return hashlib.sha256(raw).hexdigest()[:32]
 
     def _log_question(self, answer: Answer, platform: str, user_id: str | int | None, elapsed: float) -> int | None:
+        entry = QuestionLog(
+            platform=platform[:32],
+            user_hash=self.user_hash(platform, user_id),
+            question=answer.question[: self.settings.max_question_chars * 2],
+            status=answer.status.value,
+            top_sentence_ids=[q.sentence_id for q in answer.quotes],
+            latency_ms=elapsed,
+            asked_at=utcnow(),
+        )
+        if self.store.is_sqlite and self.reindexing:
+            # SQLite has one writer and the reindex holds it: rather than make the user wait
+            # for the whole reindex, the entry is written when it ends (without an id, so this
+            # one answer gets no feedback buttons).
+            with self._pending_lock:
+                self._pending_logs.append(entry)
+            return None
         try:
             with self.store.session() as session:
-                entry = QuestionLog(
-                    platform=platform[:32],
-                    user_hash=self.user_hash(platform, user_id),
-                    question=answer.question[: self.settings.max_question_chars * 2],
-                    status=answer.status.value,
-                    top_sentence_ids=[q.sentence_id for q in answer.quotes],
-                    latency_ms=elapsed,
-                )
                 session.add(entry)
                 session.flush()
                 return entry.id
         except SQLAlchemyError:
             log.warning("could not log a question", exc_info=True)
             return None
+
+    def _flush_pending_logs(self) -> None:
+        with self._pending_lock:
+            pending, self._pending_logs = self._pending_logs, []
+        if not pending:
+            return
+        try:
+            with self.store.session() as session:
+                session.add_all(pending)
+        except SQLAlchemyError:
+            log.warning("could not log %d questions asked during a reindex", len(pending), exc_info=True)
 
     def admit(self, platform: str, user_id: str | int) -> Admission:
         """Rate limit: may this user ask now? (``RATE_LIMIT_PER_MINUTE``)."""
@@ -376,6 +397,7 @@ class AnswerService:
             )
         finally:
             self._reindex_lock.release()
+            self._flush_pending_logs()
 
     def sources(self) -> list[SourceInfo]:
         """The indexed articles with their sentence counts, in id order."""

@@ -130,3 +130,18 @@ def test_questions_are_answered_while_a_reindex_runs(app, tmp_path):
         done.set()
         worker.join()
     assert errors == []
+
+
+def test_questions_asked_during_a_reindex_on_sqlite_do_not_wait_and_are_logged_after(app):
+    import time
+
+    # As during a reindex: the reindex lock is held and so is SQLite's single writer.
+    with app.service._reindex_lock, app.store.engine.connect() as writer:
+        writer.exec_driver_sql("BEGIN IMMEDIATE")
+        started = time.perf_counter()
+        answer = app.service.ask("كم سيارة باعت Great Wall؟", platform="telegram", user_id=5)
+        assert time.perf_counter() - started < 1.0
+        assert answer.status is AnswerStatus.ANSWERED
+        writer.exec_driver_sql("ROLLBACK")
+    app.service.reindex()
+    assert app.service.stats().questions == 1

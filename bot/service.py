@@ -210,18 +210,23 @@ class AnswerService:
         if not len(index):
             return Answer(question, AnswerStatus.NO_ANSWER, reason=REASON_EMPTY_CORPUS)
         wanted = offset + top_k + 1
-        result = index.search(question.strip(), max(wanted, 10))
+        # Room for the quotes that the bar filters out below.
+        result = index.search(question.strip(), max(3 * wanted, 20))
+        # The bar decides whether there is an answer at all (does the best sentence cover the
+        # question?). Further quotes shown to a user must clear it too; a ratio of 0 asks for
+        # the plain ranking (as `sanad eval` measures it).
         bar = self.settings.min_confidence
-        confident = [h for h in result.hits if h.confidence >= bar]
-        if not confident or result.hits[0].confidence < bar:
+        ratio = self.settings.related_score_ratio if related_ratio is None else related_ratio
+        hits = result.hits
+        if not hits or hits[0].confidence < bar:
             titles = index.closest_titles(question, 3) or [a.title for a in index.articles[:3]]
             return Answer(question, AnswerStatus.NO_ANSWER, reason=REASON_NO_ANSWER, suggestions=tuple(titles))
+        confident = hits if ratio <= 0 else _clearing(hits, bar, max(offset + top_k + 1, 8))
         if offset:
             chosen = confident[offset : offset + top_k]
         else:
             # Context (article, title) decides the ranking; whether another quote is as good an
             # answer is judged on the sentences' own match with the question.
-            ratio = self.settings.related_score_ratio if related_ratio is None else related_ratio
             chosen = _diverse(index, confident, ratio, top_k)
         quotes = tuple(self._quote(index, hit.doc, hit.score, result.terms) for hit in chosen)
         has_more = len(confident) > offset + len(chosen)
@@ -451,14 +456,33 @@ class AnswerService:
         return [r[0] for r in rows]
 
 
-def _diverse(index: SearchIndex, hits: list[Hit], ratio: float, top_k: int) -> list[Hit]:
-    """The best hit, then close hits from other articles first, then close ones from the same.
+def _clearing(hits: list[Hit], bar: float, limit: int) -> list[Hit]:
+    """The best hit and the next ones whose confidence clears *bar*, at most *limit* in all.
 
-    "Close" means the sentence's own match is at least *ratio* of the best one's, so an answer
-    that two articles give differently is shown from both.
+    Confidence is computed only for the hits looked at.
     """
+    out = [hits[0]]
+    for hit in hits[1:]:
+        if len(out) >= limit:
+            break
+        if hit.confidence >= bar:
+            out.append(hit)
+    return out
+
+
+def _diverse(index: SearchIndex, hits: list[Hit], ratio: float, top_k: int) -> list[Hit]:
+    """The best hit and the close ones, preferring other articles when there are too many.
+
+    "Close" means the sentence's own match is at least *ratio* of the strongest one's, so an answer
+    that two articles give differently is shown from both. The result keeps the ranking's
+    order; a ratio of 0 is the plain ranking.
+    """
+    if ratio <= 0:
+        return hits[:top_k]
     best = hits[0]
-    close = [h for h in hits[1:] if h.match >= ratio * best.match]
+    # Relative to the best match anywhere in the list: context may rank a weaker match first.
+    bar = ratio * max(h.match for h in hits)
+    close = [h for h in hits[1:] if h.match >= bar]
     seen = {index.sentences[best.doc].article}
     first_of_article: list[Hit] = []
     rest: list[Hit] = []
@@ -466,7 +490,8 @@ def _diverse(index: SearchIndex, hits: list[Hit], ratio: float, top_k: int) -> l
         article = index.sentences[hit.doc].article
         (rest if article in seen else first_of_article).append(hit)
         seen.add(article)
-    return [best, *first_of_article, *rest][:top_k]
+    chosen = {id(h) for h in [best, *first_of_article, *rest][:top_k]}
+    return [h for h in hits if id(h) in chosen]
 
 
 def _replace(answer: Answer, **changes: object) -> Answer:

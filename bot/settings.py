@@ -79,7 +79,7 @@ class Settings:
     bm25_k1: float = 0.2
     bm25_b: float = 0.0
     top_k: int = 3
-    min_confidence: float = 0.45
+    min_confidence: float = 0.35
     related_score_ratio: float = 0.6
     max_question_chars: int = 1000
 

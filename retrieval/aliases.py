@@ -64,6 +64,18 @@ class AliasTable:
                 found.extend(n for n in self._groups[index] if _key(n) != own)
         return found
 
+    def alternatives(self, text: str) -> list[tuple[tuple[str, ...], list[str]]]:
+        """Each name found in *text* (as normalised words) with its other spellings."""
+        words = [t.norm for t in tokenize(text)]
+        found: list[tuple[tuple[str, ...], list[str]]] = []
+        for size in range(self.max_words, 0, -1):
+            for i in range(len(words) - size + 1):
+                phrase = tuple(words[i : i + size])
+                index = self._lookup.get(phrase)
+                if index is not None:
+                    found.append((phrase, [n for n in self._groups[index] if _key(n) != phrase]))
+        return found
+
     @classmethod
     def from_file(cls, path: str | Path) -> AliasTable:
         """Read a plain alias file: one group per line, spellings separated by "=" or ","."""

@@ -10,13 +10,14 @@ matches: a sentence that shares only a common word with the question is not an a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
+from .confidence import coverage, profile
 from .index import BM25Index, BM25Params, top_k
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
@@ -64,12 +65,20 @@ class SentenceRecord:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hit:
     doc: int
     score: float  # what ranks: the sentence's own match plus its article's context
-    confidence: float  # share of the question's idf mass the sentence itself matches
-    match: float = 0.0  # the sentence's own match, without context: compares quotes across articles
+    match: float  # the sentence's own match, without context: compares quotes across articles
+    _coverage: Callable[[int], float] = field(repr=False, compare=False)
+    _confidence: float | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def confidence(self) -> float:
+        """Share of the question's idf mass the sentence itself covers (computed on demand)."""
+        if self._confidence is None:
+            self._confidence = self._coverage(self.doc)
+        return self._confidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +171,12 @@ class SearchIndex:
         match = dict(zip(docs.tolist(), scores.tolist(), strict=True))
         scores = scores + self._context(docs, expanded, primary_terms, question)
         ranked = top_k(docs, scores, k)
-        hits = [Hit(doc, score, self.confidence(doc, primary_terms), match[doc]) for doc, score in ranked]
+        asked = profile(question, self.idf, self.aliases)
+
+        def covered(doc: int) -> float:
+            return coverage(asked, self.sentences[doc].text)
+
+        hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
 
     def _context(self, docs: np.ndarray, expanded: str, terms: frozenset[str], question: str) -> np.ndarray:
@@ -188,18 +202,9 @@ class SearchIndex:
         words = [t.norm for t in tokenize(question)]
         return len(words) <= 5 and any(w in _DEFINITION_WORDS for w in words[:3])
 
-    def confidence(self, doc: int, terms: frozenset[str]) -> float:
-        """Share of the question's idf mass that sentence *doc* matches (0..1)."""
-        if not terms:
-            return 0.0
-        sentence_terms = set(self.primary.terms(self.sentences[doc].text))
-        total = matched = 0.0
-        for term in terms:
-            weight = self.idf(term)
-            total += weight
-            if term in sentence_terms:
-                matched += weight
-        return matched / total if total else 0.0
+    def confidence(self, doc: int, question: str) -> float:
+        """Share of the question's idf mass that sentence *doc* covers (0..1); see confidence.py."""
+        return coverage(profile(question, self.idf, self.aliases), self.sentences[doc].text)
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:
         """Spans (relative to the sentence) of the words that match the question's terms."""

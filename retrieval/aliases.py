@@ -6,10 +6,51 @@ the other spellings before it is analysed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .arabic import tokenize
+from .arabic import STOP_WORDS, is_arabic, normalize, tokenize
+from .transliteration import LatinNames, same_name
+
+_ARABIC_RUN = r"[\u0621-\u064a\u0660-\u0669\u064b-\u065f]+"
+_LATIN_NAME = r"[A-Z][A-Za-z]+(?:[ -][A-Z][A-Za-z]+){0,2}"
+# "(لي جون) Lei Jun", "Lei Jun (لي جون)", "جيلي Geely": a name beside its other spelling.
+_PAIR_PATTERNS = (
+    re.compile(rf"\(\s*({_ARABIC_RUN}(?: {_ARABIC_RUN}){{0,2}})\s*\)\s*({_LATIN_NAME})"),
+    re.compile(rf"({_LATIN_NAME})\s*\(\s*({_ARABIC_RUN}(?: {_ARABIC_RUN}){{0,2}})\s*\)"),
+    re.compile(rf"({_ARABIC_RUN})\s+({_LATIN_NAME})"),
+)
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
+MIN_ARABIC_NAME = 4  # letters; shorter Arabic words are too often ordinary words
+
+
+# Letters that transliterated foreign names almost never contain, and the endings of Arabic
+# nouns and verbs (feminine ه, attached pronouns): a word with them is an ordinary word.
+_NATIVE_LETTERS = frozenset("عحءئؤظض")
+_NATIVE_ENDINGS = ("ه", "ها", "هم", "هن", "كم", "نا")
+
+
+def _name_like(word: str) -> bool:
+    """Whether a normalised Arabic word could be a transliterated foreign name."""
+    if word.startswith("ال") or word.endswith(_NATIVE_ENDINGS):
+        return False
+    return not any(ch in _NATIVE_LETTERS for ch in word)
+
+
+def mine_pairs(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """(Arabic, Latin) spellings of one name found side by side in *texts*."""
+    pairs: set[tuple[str, str]] = set()
+    for text in texts:
+        for number, pattern in enumerate(_PAIR_PATTERNS):
+            for match in pattern.finditer(text):
+                arabic, latin = match.groups() if number != 1 else match.groups()[::-1]
+                if number == 2:
+                    arabic = arabic.split()[-1]
+                joined = normalize(arabic.replace(" ", ""))
+                if len(joined) >= MIN_ARABIC_NAME - 1 and same_name(joined, latin.replace(" ", "").replace("-", "")):
+                    pairs.add((arabic.strip(), latin.strip()))
+    return sorted(pairs)
 
 
 def _key(name: str) -> tuple[str, ...]:
@@ -19,12 +60,27 @@ def _key(name: str) -> tuple[str, ...]:
 class AliasTable:
     """Groups of spellings that name the same thing; any one expands to the others."""
 
-    def __init__(self, groups: Iterable[Iterable[str]] = ()) -> None:
+    def __init__(self, groups: Iterable[Iterable[str]] = (), latin_names: LatinNames | None = None) -> None:
         self._groups: list[list[str]] = []
         self._lookup: dict[tuple[str, ...], int] = {}
         self.max_words = 1
+        self.latin_names = latin_names
         for group in groups:
             self.add(group)
+
+    @classmethod
+    def for_corpus(cls, base: AliasTable | None, texts: list[str]) -> AliasTable:
+        """*base* (the admins' aliases) plus what the corpus itself shows.
+
+        Pairs written side by side are mined; every capitalised Latin word of the corpus can be
+        found from an Arabic spelling with the same sound skeleton.
+        """
+        table = cls(base.groups() if base else ())
+        for arabic, latin in mine_pairs(texts):
+            table.add([arabic, latin])
+        latin = {w.casefold() for text in texts for w in _CAPITALISED.findall(text)}
+        table.latin_names = LatinNames(latin) if latin else None
+        return table
 
     def add(self, group: Iterable[str]) -> None:
         """Add one group of equivalent spellings (merged with any group that shares one)."""
@@ -51,29 +107,32 @@ class AliasTable:
 
     def expansions(self, text: str) -> list[str]:
         """Other spellings of the names that occur in *text*."""
-        words = [t.norm for t in tokenize(text)]
-        found: list[str] = []
-        seen_groups: set[int] = set()
-        for size in range(self.max_words, 0, -1):
-            for i in range(len(words) - size + 1):
-                index = self._lookup.get(tuple(words[i : i + size]))
-                if index is None or index in seen_groups:
-                    continue
-                seen_groups.add(index)
-                own = tuple(words[i : i + size])
-                found.extend(n for n in self._groups[index] if _key(n) != own)
-        return found
+        return [spelling for _phrase, spellings in self.alternatives(text) for spelling in spellings]
 
     def alternatives(self, text: str) -> list[tuple[tuple[str, ...], list[str]]]:
         """Each name found in *text* (as normalised words) with its other spellings."""
         words = [t.norm for t in tokenize(text)]
         found: list[tuple[tuple[str, ...], list[str]]] = []
+        seen_groups: set[int] = set()
+        covered: set[int] = set()
         for size in range(self.max_words, 0, -1):
             for i in range(len(words) - size + 1):
                 phrase = tuple(words[i : i + size])
                 index = self._lookup.get(phrase)
-                if index is not None:
-                    found.append((phrase, [n for n in self._groups[index] if _key(n) != phrase]))
+                if index is None or index in seen_groups:
+                    continue
+                seen_groups.add(index)
+                covered.update(range(i, i + size))
+                found.append((phrase, [n for n in self._groups[index] if _key(n) != phrase]))
+        if self.latin_names is not None:
+            for i, word in enumerate(words):
+                if i in covered or len(word) < MIN_ARABIC_NAME or word in STOP_WORDS or not is_arabic(word):
+                    continue
+                if not _name_like(word):
+                    continue
+                names = self.latin_names.matches(word)
+                if names:
+                    found.append(((word,), names))
         return found
 
     @classmethod

@@ -106,7 +106,7 @@ class SearchIndex:
         self.articles = list(articles)
         self.sentences = list(sentences)
         self.config = config
-        self.aliases = aliases or AliasTable()
+        self.aliases = AliasTable.for_corpus(aliases, [s.text for s in self.sentences])
         self.analyzers = [Analyzer(f.analyzer) for f in config.fields]
         self.primary = self.analyzers[0]
         texts = [s.text for s in self.sentences]
@@ -134,8 +134,19 @@ class SearchIndex:
         return len(self.sentences)
 
     def expand(self, question: str) -> str:
-        """The question with known name aliases appended (شاومي -> Xiaomi)."""
-        extra = self.aliases.expansions(question)
+        """The question with other spellings of the names the corpus does not know as asked.
+
+        A name the corpus already has in the question's spelling is not expanded for ranking:
+        adding the other spelling would only favour sentences that give both (such as
+        "(بالإنجليزية: Edison)"). Coverage still counts every spelling (see confidence.py).
+        """
+        vocabulary = self.fields[0].vocabulary
+        extra = [
+            spelling
+            for phrase, spellings in self.aliases.alternatives(question)
+            if any(term not in vocabulary for term in self.primary.terms(" ".join(phrase)))
+            for spelling in spellings
+        ]
         return question if not extra else question + " " + " ".join(extra)
 
     def idf(self, term: str) -> float:

@@ -1,0 +1,68 @@
+"""Names written in Arabic in the question and in Latin in the article, or the other way."""
+
+from bot.answers import AnswerStatus
+from bot.app import build_app
+from retrieval.aliases import AliasTable, mine_pairs
+from retrieval.arabic import normalize
+from retrieval.documents import load_paths
+from retrieval.transliteration import same_name
+
+from .conftest import SEEDS, make_settings
+
+
+def test_pairs_written_side_by_side_are_mined_from_the_seeds():
+    texts = [d.text for d in load_paths([SEEDS]).documents]
+    pairs = mine_pairs(texts)
+    assert ("لي جون", "Lei Jun") in pairs
+    assert ("جيلي", "Geely") in pairs
+    assert not any(arabic in ("شركة", "مصانع") for arabic, _ in pairs)  # "شركة Xiaomi" is no alias
+
+
+def test_sound_skeletons_match_names_not_ordinary_words():
+    for arabic, latin in [("شاومي", "Xiaomi"), ("تسلا", "Tesla"), ("مرسيدس", "Mercedes"), ("تويوتا", "Toyota")]:
+        assert same_name(normalize(arabic), latin.lower()), arabic
+    for arabic, latin in [("شركة", "Xiaomi"), ("قال", "Geely"), ("اسمه", "Xiaomi")]:
+        assert not same_name(normalize(arabic), latin.lower()), arabic
+
+
+def test_alias_table_merges_groups_and_expands_phrases():
+    table = AliasTable([["شاومي", "Xiaomi"], ["Xiaomi", "شياومي"], ["لي جون", "Lei Jun"]])
+    assert len(table) == 2
+    assert set(table.expansions("ماذا قال لي جون عن شياومي؟")) == {"Lei Jun", "شاومي", "Xiaomi"}
+
+
+def test_a_name_the_article_writes_only_in_latin_is_found_from_its_arabic_spelling(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ev.txt").write_text(
+        "سوق السيارات\n\nسلمت شركة Tesla أكثر من مليون سيارة كهربائية خلال العام الماضي وفق تقريرها السنوي."
+        "\nوتراجعت مبيعات السيارات التقليدية في أوروبا بنسبة كبيرة خلال الفترة نفسها من العام.",
+        encoding="utf-8",
+    )
+    app = build_app(make_settings(f"sqlite:///{tmp_path}/a.db", corpus))
+    try:
+        answer = app.service.ask("كم سيارة سلمت تسلا في العام الماضي؟")
+        assert answer.status is AnswerStatus.ANSWERED
+        assert "Tesla" in answer.quotes[0].text
+        highlighted = {answer.quotes[0].text[s:e] for s, e in answer.quotes[0].highlights}
+        assert "Tesla" in highlighted
+    finally:
+        app.close()
+
+
+def test_admins_add_aliases_in_a_plain_file(tmp_path):
+    aliases = tmp_path / "aliases.txt"
+    aliases.write_text("# one group per line\nبي إم دبليو = BMW\n", encoding="utf-8")
+    question = "ماذا تعرف عن BMW؟"
+    plain = build_app(make_settings(f"sqlite:///{tmp_path}/plain.db"))
+    try:
+        assert plain.service.ask(question).status is AnswerStatus.NO_ANSWER
+    finally:
+        plain.close()
+    app = build_app(make_settings(f"sqlite:///{tmp_path}/a.db", aliases_file=aliases))
+    try:
+        answer = app.service.ask(question)
+        assert answer.status is AnswerStatus.ANSWERED
+        assert "بي إم دبليو" in answer.quotes[0].text
+    finally:
+        app.close()

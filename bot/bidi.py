@@ -7,8 +7,9 @@ reading right to left. The characters are invisible and change nothing else.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 LRI = "\u2066"
 PDI = "\u2069"
@@ -37,3 +38,63 @@ def segments(text: str, highlights: Sequence[tuple[int, int]]) -> Iterator[tuple
         cursor = end
     if cursor < len(text):
         yield text[cursor:], False
+
+
+def ltr_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of *text* that :func:`isolate_ltr` would wrap.
+
+    Empty when the text carries isolates of its own: adding ours could unbalance them.
+    """
+    if LRI in text or PDI in text:
+        return []
+    return [m.span() for m in _LTR_RUN.finditer(text)]
+
+
+def mark_up(
+    text: str,
+    spans: Sequence[tuple[int, int]] = (),
+    *,
+    escape: Callable[[str], str] = lambda s: s,
+    open_mark: str = "",
+    close_mark: str = "",
+) -> str:
+    """*text* with *spans* between open/close marks and every Latin run isolated.
+
+    Isolates are placed from the raw text, so a mark inside "Great Wall" cannot split it into
+    two runs (two isolates with a space between them read in reverse order in a right-to-left
+    line). Where two wraps start or end together, the longer one is outside, so they nest;
+    the text between cuts is passed through *escape*.
+    """
+    # kind 0 (marks) is outside kind 1 (isolates) when both cover the same span.
+    wraps = [(s, e, 0, open_mark, close_mark) for s, e in spans]
+    wraps += [(s, e, 1, LRI, PDI) for s, e in ltr_runs(text)]
+    opens: dict[int, list[tuple[int, int, str]]] = {}
+    closes: dict[int, list[tuple[int, int, str]]] = {}
+    for start, end, kind, first, last in wraps:
+        opens.setdefault(start, []).append((-end, kind, first))
+        closes.setdefault(end, []).append((-start, -kind, last))
+
+    def at(position: int) -> str:
+        # Outer wraps (reaching further) open first; inner ones (started later) close first.
+        closing = "".join(mark for *_, mark in sorted(closes.get(position, [])))
+        opening = "".join(mark for *_, mark in sorted(opens.get(position, [])))
+        return closing + opening
+
+    cuts = sorted({0, len(text), *opens, *closes})
+    out: list[str] = []
+    for start, end in itertools.pairwise(cuts):
+        out.append(at(start))
+        out.append(escape(text[start:end]))
+    out.append(at(len(text)) if text else "")
+    return "".join(out)
+
+
+def highlight_spans(text: str, highlights: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The highlighted spans of *text*, sorted, clipped and without overlaps."""
+    spans = []
+    position = 0
+    for piece, hit in segments(text, highlights):
+        if hit:
+            spans.append((position, position + len(piece)))
+        position += len(piece)
+    return spans

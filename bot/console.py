@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .answers import Answer, AnswerStatus, Quote
-from .bidi import RLM, isolate_ltr, segments
+from .bidi import RLM, highlight_spans, isolate_ltr, mark_up
 from .service import AnswerService
 
 BOLD, RESET = "\033[1m", "\033[0m"
@@ -25,13 +25,11 @@ MORE_WORDS = {"المزيد", "مزيد", "more"}
 
 
 def render_quote(quote: Quote, *, bold: bool) -> str:
-    pieces = []
-    for piece, hit in segments(quote.text, quote.highlights):
-        piece = isolate_ltr(piece)
-        pieces.append(f"{BOLD}{piece}{RESET}" if hit and bold else piece)
+    spans = highlight_spans(quote.text, quote.highlights) if bold else []
+    body = mark_up(quote.text, spans, open_mark=BOLD, close_mark=RESET)
     where = f"المصدر: {isolate_ltr(quote.title)} — الجملة {quote.position} من {quote.sentence_count}"
     link = f"\n{RLM}{quote.url}" if quote.url else ""
-    return f"{RLM}«{''.join(pieces)}»\n{RLM}{where}{link}"
+    return f"{RLM}«{body}»\n{RLM}{where}{link}"
 
 
 def render_answer(answer: Answer, *, bold: bool = False) -> str:

@@ -145,3 +145,12 @@ def test_questions_asked_during_a_reindex_on_sqlite_do_not_wait_and_are_logged_a
         writer.exec_driver_sql("ROLLBACK")
     app.service.reindex()
     assert app.service.stats().questions == 1
+
+
+def test_a_latin_name_stays_one_isolated_run_across_highlights():
+    from bot.bidi import LRI, PDI, highlight_spans, mark_up
+
+    text = "وباعت Great Wall 1.11 مليون سيارة"
+    spans = highlight_spans(text, [(6, 11), (12, 16)])
+    marked = mark_up(text, spans, open_mark="[", close_mark="]")
+    assert marked == f"وباعت {LRI}[Great] [Wall] 1.11{PDI} مليون سيارة"

@@ -7,7 +7,6 @@ Discord, so the limits can be checked without a connection.
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from discord import app_commands
 from discord.utils import escape_markdown
 
 from ..answers import Answer, AnswerStatus, Quote, ReindexReport, SourceInfo, Stats
-from ..bidi import LRI, PDI, isolate_ltr, segments
+from ..bidi import mark_up, segments
 from . import texts
 
 # Discord's documented limits.
@@ -73,23 +72,6 @@ def clip(text: str, limit: int, render: Callable[[str], str] = plain) -> str:
     return render(prefix.rstrip()) + ELLIPSIS
 
 
-def _ltr_runs(text: str) -> list[tuple[int, int]]:
-    # Where bidi.isolate_ltr would put its isolates, as spans of *text*. They are placed from
-    # the raw text so that bold markers and escapes cannot split "Great Wall" into two runs:
-    # two isolates with a space between them read in reverse order in a right-to-left line.
-    if LRI in text or PDI in text:  # the text has its own isolates; adding ours could unbalance them
-        return []
-    spans, raw, start = [], 0, 0
-    for char in isolate_ltr(text):
-        if char == LRI:
-            start = raw
-        elif char == PDI:
-            spans.append((start, raw))
-        else:
-            raw += 1
-    return spans
-
-
 def _bold_runs(text: str, highlights: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     # Matched words separated only by spaces become one bold run ("**Great Wall**"), and
     # whitespace stays outside the markers: "** word**" is not bold in Discord.
@@ -115,24 +97,7 @@ def _bold_runs(text: str, highlights: Sequence[tuple[int, int]]) -> list[tuple[i
 
 def markdown(text: str, highlights: Sequence[tuple[int, int]] = ()) -> str:
     """*text* as Discord markdown: literal (escaped), matched words in bold, Latin runs isolated."""
-    bold = _bold_runs(text, highlights)
-    isolates = _ltr_runs(text)
-    opens: dict[int, str] = {}
-    closes: dict[int, str] = {}
-    # Closing before opening at the same position, isolates inside bold, keeps them nested.
-    for start, end in bold:
-        opens[start] = opens.get(start, "") + "**"
-        closes[end] = "**" + closes.get(end, "")
-    for start, end in isolates:
-        opens[start] = opens.get(start, "") + LRI
-        closes[end] = PDI + closes.get(end, "")
-    cuts = sorted({0, len(text), *opens, *closes})
-    out = []
-    for start, end in itertools.pairwise(cuts):
-        out.append(closes.get(start, "") + opens.get(start, ""))
-        out.append(escape_markdown(text[start:end]))
-    out.append(closes.get(len(text), ""))
-    return "".join(out)
+    return mark_up(text, _bold_runs(text, highlights), escape=escape_markdown, open_mark="**", close_mark="**")
 
 
 def quote_chunks(quote: Quote, limit: int = DESCRIPTION_CHARS) -> list[str]:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ..answers import Answer, AnswerStatus, Quote, ReindexReport, Stats
-from ..bidi import RLM, isolate_ltr, segments
+from ..bidi import RLM, highlight_spans, isolate_ltr, mark_up
 from . import texts
 
 TELEGRAM_LIMIT = 4096
@@ -58,32 +58,13 @@ def marked_sentence(text: str, highlights: Sequence[tuple[int, int]]) -> str:
     Isolates are computed on the whole sentence (so "Great Wall" stays one run even when only
     "Great" is bold); they are characters, not tags, so they need not nest with ``<b>``.
     """
-    inserts: dict[int, str] = {}
-    position = 0
-    for char in isolate_ltr(text):
-        if position < len(text) and char == text[position]:
-            position += 1
-        else:
-            inserts[position] = inserts.get(position, "") + char
-    opens: set[int] = set()
-    closes: set[int] = set()
-    offset = 0
-    for piece, hit in segments(text, highlights):
-        if hit:
-            opens.add(offset)
-            closes.add(offset + len(piece))
-        offset += len(piece)
-    cuts = sorted({0, len(text), *inserts, *opens, *closes})
-    out: list[str] = []
-    for start, end in zip(cuts, [*cuts[1:], None], strict=True):
-        if start in closes:
-            out.append("</b>")
-        out.append(inserts.get(start, ""))
-        if start in opens:
-            out.append("<b>")
-        if end is not None:
-            out.append(html.escape(text[start:end], quote=False))
-    return "".join(out)
+    return mark_up(
+        text,
+        highlight_spans(text, highlights),
+        escape=lambda piece: html.escape(piece, quote=False),
+        open_mark="<b>",
+        close_mark="</b>",
+    )
 
 
 def source_line(quote: Quote) -> str:

@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from retrieval.aliases import AliasTable
 from retrieval.arabic import has_words
-from retrieval.corpus import sync_documents
-from retrieval.documents import load_paths, source_key
-from retrieval.index import BM25Params
-from retrieval.search import ArticleRecord, FieldConfig, Hit, SearchConfig, SearchIndex, SentenceRecord
-from retrieval.storage import Article, Feedback, IndexState, QuestionLog, Sentence, Store, utcnow
+from retrieval.corpus import BATCH_ARTICLES, SyncReport, read_and_split, split_document, sync_documents
+from retrieval.documents import BadFile, Document, Problem, iter_files, load_file, source_key
+from retrieval.index import BM25Params, CorpusAnalyser, analysis_pool
+from retrieval.search import ArticleRecord, FieldConfig, Hit, SearchConfig, SearchIndex
+from retrieval.snapshot import SentenceTableBuilder, SnapshotKey, SnapshotStore, mine_aliases
+from retrieval.storage import Article, Feedback, IndexState, QuestionLog, Sentence, Store, safe_url, utcnow
 
 from .answers import Answer, AnswerStatus, Quote, ReindexReport, SourceInfo, Stats
 from .ratelimit import Admission, RateLimiter
@@ -47,6 +53,18 @@ class ReindexInProgress(RuntimeError):
 
 class CorpusMissing(RuntimeError):
     """The corpus folder to reindex does not exist."""
+
+
+class ReindexFailed(RuntimeError):
+    """A reindex run by a worker process failed (the message says why); nothing changed."""
+
+
+READ_BATCH = 20_000  # sentences read from the database at a time while building an index
+# From this many sentences an index is built by a worker process (which analyses with a pool of
+# its own): the serving process keeps answering without sharing its interpreter lock with the
+# build, and its memory stays that of the loaded index. Smaller corpora are built in place.
+PARALLEL_FROM = 50_000
+_BYTES_PER_SENTENCE = 300  # UTF-8 Arabic news: for guessing a corpus's size from its files
 
 
 def search_config(settings: Settings) -> SearchConfig:
@@ -86,6 +104,9 @@ class AnswerService:
         self._index = SearchIndex([], [], self.config, self.aliases)
         self._version = -1
         self._reindex_lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load (start-up or refresh) at a time
+        folder = snapshot_folder(settings, store)
+        self._snapshots = SnapshotStore(folder) if folder is not None else None
         self._pending_lock = threading.Lock()
         self._pending_logs: list[QuestionLog] = []
         self._limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -102,18 +123,51 @@ class AnswerService:
         return None
 
     def load(self) -> None:
-        """Build the served index from what the database holds now."""
-        with self.store.session() as session:
-            index, version = self._build(session)
+        """Serve the index of what the database holds now: its saved snapshot when there is
+        one for the database's index version, else built from the database (and saved)."""
+        with self._load_lock:
+            self._load()
+
+    def _load(self) -> None:
+        # Under _load_lock (see load and refresh_if_stale).
+        started = time.perf_counter()
+        state = self.store.index_state()
+        key = _snapshot_key(state)
+        index = None
+        if key is not None and self._snapshots is not None:
+            index = self._snapshots.load(key, self.config, self.aliases)
+        if index is None and key is not None and state is not None and state.sentences >= PARALLEL_FROM:
+            index, key = self._in_worker("build")
+        if index is None:
+            with self.store.read_session() as session:
+                index = self._build(session)
+                key = _snapshot_key(session.get(IndexState, 1))
+            self._save_snapshot(index, key)
+        version = key.version if key is not None else 0
         self._swap(index, version)
+        if self._snapshots is not None and key is not None:
+            self._snapshots.prune(key.version)
+        log.info(
+            "serving index version %d: %d articles, %d sentences (%.2fs)",
+            version, len(index.articles), len(index.sentences), time.perf_counter() - started,
+        )
 
     def refresh_if_stale(self) -> bool:
-        """Load the database's index when another process has reindexed; True if it did."""
+        """Load the database's index when another process has reindexed; True if it did.
+
+        Questions are answered from the current index until the new one is swapped in. Safe to
+        call from a polling thread: a call while a load or a reindex runs does nothing.
+        """
         state = self.store.index_state()
         if state is None or state.version == self._version or self._reindex_lock.locked():
             return False
-        log.info("index version %s -> %s: reloading", self._version, state.version)
-        self.load()
+        if not self._load_lock.acquire(blocking=False):
+            return False  # another thread is loading it already
+        try:
+            log.info("index version %s -> %s: reloading", self._version, state.version)
+            self._load()
+        finally:
+            self._load_lock.release()
         return True
 
     @property
@@ -129,31 +183,66 @@ class AnswerService:
         return self._reindex_lock.locked()
 
     def _swap(self, index: SearchIndex, version: int) -> None:
+        if len(index) and index.articles:
+            # The compiled search kernels are loaded on first use (half a second): a question
+            # here, not a user's, pays for it.
+            try:
+                index.search(index.articles[0].title, 1)
+                index.closest_titles(index.articles[0].title, 1)
+            except Exception:  # a warm-up never stops a swap; a real question would show it
+                log.warning("warming up the new index failed", exc_info=True)
         # A single reference assignment: readers see the old or the new index, never a mix.
         self._index, self._version = index, version
 
-    def _build(self, session: Session) -> tuple[SearchIndex, int]:
+    def _workers(self, sentences: int) -> int:
+        if sentences < PARALLEL_FROM:
+            return 1
+        return self.settings.index_workers or os.cpu_count() or 1
+
+    def _build(self, session: Session, pool=None) -> SearchIndex:
+        """A new index of the articles and sentences *session* sees, read in batches (analysed
+        by *pool*'s processes when given, or a pool of its own for a large corpus)."""
         rows = session.execute(
             select(Article.id, Article.title, Article.source, Article.url).order_by(Article.id)
         ).all()
-        position_of = {row.id: i for i, row in enumerate(rows)}
-        sentences: list[SentenceRecord] = []
-        firsts: dict[int, int] = {}
-        counts: dict[int, int] = {}
-        for sid, article_id, position, start, end, text in session.execute(
-            select(Sentence.id, Sentence.article_id, Sentence.position, Sentence.start, Sentence.end, Sentence.text)
-            .order_by(Sentence.article_id, Sentence.position)
-        ):
-            art = position_of[article_id]
-            firsts.setdefault(art, len(sentences))
-            counts[art] = counts.get(art, 0) + 1
-            sentences.append(SentenceRecord(sid, art, position, start, end, text))
-        articles = [
-            ArticleRecord(row.id, row.title, row.source, row.url, firsts.get(i, 0), counts.get(i, 0))
-            for i, row in enumerate(rows)
-        ]
-        state = session.get(IndexState, 1)
-        return SearchIndex(articles, sentences, self.config, self.aliases), (state.version if state else 0)
+        article_ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+        total = session.scalar(select(func.count(Sentence.id))) or 0
+        table = SentenceTableBuilder()
+        kinds = [f.analyzer for f in self.config.fields]
+        with CorpusAnalyser(kinds, workers=self._workers(total), pool=pool) as analyser:
+            for batch in self.store.sentence_batches(session, READ_BATCH):
+                ids, article, position, start, end, texts = zip(*batch, strict=True)
+                # Sentences come in article order; articles are numbered by their place.
+                encoded = table.add(ids, np.searchsorted(article_ids, article), position, start, end, texts)
+                analyser.add(texts, encoded)
+            sentences = table.finish()
+            # Names mined from the sentences, in a worker beside the analysis of the words.
+            aliases = analyser.submit(mine_aliases, self.aliases, sentences.text, sentences.text_offsets)
+            doc_article = sentences.article
+            counts = np.bincount(doc_article, minlength=len(rows))
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(rows) else counts
+            firsts = np.where(counts > 0, starts, 0)
+            articles = [
+                ArticleRecord(row.id, row.title, row.source, row.url, int(first), int(count))
+                for row, first, count in zip(rows, firsts.tolist(), counts.tolist(), strict=True)
+            ]
+            parts = analyser.build(self.config, doc_article, firsts, [row.title for row in rows])
+            parts.aliases = aliases.get()
+        return SearchIndex(articles, sentences, self.config, self.aliases, parts=parts)
+
+    def _save_snapshot(
+        self, index: SearchIndex, key: SnapshotKey | None, snapshots: SnapshotStore | None = None
+    ) -> None:
+        snapshots = snapshots or self._snapshots
+        if snapshots is None or key is None:
+            return
+        started = time.perf_counter()
+        try:
+            path = snapshots.save(index, key, self.aliases)
+        except OSError as exc:  # a full or read-only disk costs the next start time, not service
+            log.warning("could not save the index snapshot in %s: %s", snapshots.folder, exc)
+            return
+        log.info("saved index snapshot %s in %.2fs", path, time.perf_counter() - started)
 
     # --- questions ---------------------------------------------------------------------------
 
@@ -346,7 +435,9 @@ class AnswerService:
         Without *paths*, ``CORPUS_DIR`` is synced (new, changed and deleted files); with
         *paths*, those files are added or replaced. Questions keep being answered from the old
         index meanwhile. On any failure the database transaction is rolled back and the old
-        index keeps serving. Raises :class:`ReindexInProgress` if one is already running.
+        index keeps serving. Raises :class:`ReindexInProgress` if one is already running, in
+        this process or another. A large corpus is reindexed by a worker process (see
+        ``PARALLEL_FROM``); its failures raise :class:`ReindexFailed` with the cause.
         """
         if not self._reindex_lock.acquire(blocking=False):
             raise ReindexInProgress("a reindex is already running")
@@ -359,35 +450,18 @@ class AnswerService:
                     raise CorpusMissing(f"corpus folder not found: {corpus}")
                 paths = [corpus]
                 folder = source_key(corpus)
-            loaded = load_paths(paths)
-            for problem in loaded.problems:
-                log.warning("skipped %s: %s", problem.path, problem.reason)
-            with self.store.session() as session:
-                report = sync_documents(
-                    session,
-                    loaded.documents,
-                    files_read=loaded.files,
-                    folder=folder,
-                    problem_files=[source_key(Path(p.path)) for p in loaded.problems],
-                    progress=progress,
-                )
-                state = session.get(IndexState, 1)
-                if state is None:
-                    state = IndexState(id=1, version=0)
-                    session.add(state)
-                state.version = (state.version or 0) + 1
-                session.flush()
-                index, version = self._build(session)
-                duration = time.perf_counter() - started
-                state.built_at = utcnow()
-                state.articles = len(index.articles)
-                state.sentences = len(index.sentences)
-                state.duration_ms = duration * 1000
+            if self._large(paths):
+                index, key, report, problems = self._in_worker("reindex", paths, folder, progress)
+            else:
+                report, problems, index, key = self._reindex_here(paths, folder, progress, self._snapshots)
             # Committed: only now does the new index replace the old one.
-            self._swap(index, version)
+            self._swap(index, key.version)
+            if self._snapshots is not None:
+                self._snapshots.prune(key.version)
             log.info(
                 "reindexed: +%d ~%d -%d articles, %d sentences in %.2fs (version %d)",
-                report.added, report.updated, report.removed, len(index.sentences), duration, version,
+                report.added, report.updated, report.removed, len(index.sentences), time.perf_counter() - started,
+                key.version,
             )
             return ReindexReport(
                 added=report.added,
@@ -397,12 +471,151 @@ class AnswerService:
                 articles=len(index.articles),
                 sentences=len(index.sentences),
                 duration_s=time.perf_counter() - started,
-                version=version,
-                problems=tuple((p.path, p.reason) for p in loaded.problems),
+                version=key.version,
+                problems=tuple((p.path, p.reason) for p in problems),
             )
         finally:
             self._reindex_lock.release()
             self._flush_pending_logs()
+
+    def _reindex_here(
+        self,
+        paths: Sequence[str | Path],
+        folder: str | None,
+        progress: Callable[[int], None] | None,
+        snapshots: SnapshotStore | None,
+        *,
+        parallel: bool = False,
+    ) -> tuple[SyncReport, list[Problem], SearchIndex, SnapshotKey]:
+        """The reindex transaction: lock, sync files, bump the version, build, save, commit.
+
+        *parallel*: files are read and split, and the index analysed, by a pool of processes.
+        """
+        pool = None
+        if parallel and self._workers(PARALLEL_FROM) > 1:
+            pool = analysis_pool([f.analyzer for f in self.config.fields], self._workers(PARALLEL_FROM))
+        try:
+            return self._reindex_transaction(paths, folder, progress, snapshots, pool)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+    def _reindex_transaction(self, paths, folder, progress, snapshots, pool):
+        started = time.perf_counter()
+        files = _FileDocuments(paths, progress, pool)
+        with self.store.session() as session:
+            if not self.store.try_reindex_lock(session):
+                raise ReindexInProgress("another process is reindexing")
+            report = sync_documents(
+                session,
+                files,
+                files_read=files.files,
+                folder=folder,
+                problem_files=(source_key(Path(p.path)) for p in files.problems),
+                spans=files.spans,
+            )
+            for problem in files.problems:
+                log.warning("skipped %s: %s", problem.path, problem.reason)
+            synced = time.perf_counter()
+            state = session.get(IndexState, 1)
+            if state is None:
+                state = IndexState(id=1, version=0)
+                session.add(state)
+            state.version = (state.version or 0) + 1
+            session.flush()
+            index = self._build(session, pool)
+            built = time.perf_counter()
+            state.built_at = utcnow()
+            state.articles = len(index.articles)
+            state.sentences = len(index.sentences)
+            state.duration_ms = (built - started) * 1000
+            session.flush()
+            key = _snapshot_key(state)
+            assert key is not None
+            # Saved before the commit: other processes see the new version only once its
+            # snapshot is there to load. Left by a crash before the commit, it never matches.
+            if snapshots is not None:
+                self._save_snapshot(index, key, snapshots)
+        log.info(
+            "reindex transaction: sync %.2fs, index %.2fs, snapshot %.2fs",
+            synced - started, built - synced, time.perf_counter() - built,
+        )
+        return report, files.problems, index, key
+
+    def _large(self, paths: Sequence[str | Path]) -> bool:
+        state = self.store.index_state()
+        if state is not None and state.sentences >= PARALLEL_FROM:
+            return True
+        size = 0
+        for path in iter_files(Path(p) for p in paths):
+            with suppress(OSError):
+                size += path.stat().st_size
+        return size >= PARALLEL_FROM * _BYTES_PER_SENTENCE
+
+    def _in_worker(
+        self,
+        task: str,
+        paths: Sequence[str | Path] | None = None,
+        folder: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ):
+        """Run *task* ("reindex" or "build") in a worker process, then load what it saved.
+
+        The worker saves its index as a snapshot (in the snapshot folder, or a temporary one
+        handed over and removed); this process loads it, memory-mapped. Returns (index, key)
+        for "build" and (index, key, sync report, problems) for "reindex".
+        """
+        import multiprocessing
+        import tempfile
+
+        handoff = self._snapshots.folder if self._snapshots is not None else Path(tempfile.mkdtemp(prefix="sanad-"))
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        worker = context.Process(
+            target=_worker_main,
+            args=(send, self.settings, self.config, self.aliases, task, paths, folder, str(handoff),
+                  logging.getLogger().getEffectiveLevel(), os.getpid()),
+            name=f"sanad-{task}",
+        )
+        worker.start()
+        send.close()
+        try:
+            result = None
+            while result is None:
+                if receive.poll(0.2):
+                    try:
+                        message = receive.recv()
+                    except EOFError:
+                        break
+                    if message[0] == "progress":
+                        if progress:
+                            progress(message[1])
+                    elif message[0] == "in_progress":
+                        raise ReindexInProgress(message[1])
+                    elif message[0] == "error":
+                        raise ReindexFailed(message[1])
+                    else:
+                        result = message[1]
+                elif not worker.is_alive():
+                    break
+            worker.join()
+            if result is None:
+                raise ReindexFailed(f"the {task} process ended without a result (exit code {worker.exitcode})")
+            key = result[0]
+            index = SnapshotStore(handoff).load(key, self.config, self.aliases, verify=False)
+            if index is None:  # the worker could not save it: build here rather than fail
+                log.warning("the %s process left no loadable index: building it here", task)
+                with self.store.read_session() as session:
+                    index = self._build(session)
+            return (index, *result)
+        finally:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+            receive.close()
+            if self._snapshots is None:
+                shutil.rmtree(handoff, ignore_errors=True)  # mapped files stay readable
 
     def sources(self) -> list[SourceInfo]:
         """The indexed articles with their sentence counts, in id order."""
@@ -454,6 +667,141 @@ class AnswerService:
                 query.group_by(QuestionLog.question).order_by(func.count().desc(), QuestionLog.question).limit(limit)
             ).all()
         return [r[0] for r in rows]
+
+
+class _FileDocuments:
+    """The documents of the files under some paths, read one file at a time.
+
+    Memory holds a few files' articles, not the corpus. With a pool, files are read and split
+    into sentences by its processes, a few windows of files ahead. The files read and the
+    problems are known once iteration ends; *progress* is called with 1 per file.
+    """
+
+    WINDOW = 32  # files per round of work handed to the pool
+
+    def __init__(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None, pool=None) -> None:
+        self.paths = paths
+        self.progress = progress
+        self.pool = pool
+        self.files: list[str] = []
+        self.problems: list[Problem] = []
+        # Spans of the documents given lately, kept until written (sync writes in batches).
+        self._spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self._given: deque[tuple[str, str]] = deque()
+
+    def spans(self, document: Document) -> Sequence[tuple[int, int]]:
+        """The sentence spans of a document this iterator gave (split by the pool if any)."""
+        found = self._spans.get((document.source, document.content_hash))
+        return found if found is not None else split_document(document)
+
+    def __iter__(self) -> Iterator[Document]:
+        paths = list(iter_files(Path(p) for p in self.paths))
+        if self.pool is None:
+            results: Iterator = map(_read_only, paths)
+        else:
+            results = self._from_pool(paths)
+        for path, (key, documents, problem, spans) in zip(paths, results, strict=True):
+            if problem is not None:
+                self.problems.append(Problem(str(path), problem))
+            else:
+                self.files.append(key)
+                for document, document_spans in zip(documents, spans, strict=True):
+                    if document_spans is not None:
+                        key = (document.source, document.content_hash)
+                        self._spans[key] = document_spans
+                        self._given.append(key)
+                        if len(self._given) > 2 * BATCH_ARTICLES:  # written or unchanged by now
+                            self._spans.pop(self._given.popleft(), None)
+                    yield document
+            if self.progress:
+                self.progress(1)
+
+    def _from_pool(self, paths: list[Path]) -> Iterator:
+        windows = [paths[i : i + self.WINDOW] for i in range(0, len(paths), self.WINDOW)]
+        pending = [self.pool.map_async(read_and_split, w) for w in windows[:2]]
+        for i in range(len(windows)):
+            done = pending.pop(0).get()
+            if i + 2 < len(windows):
+                pending.append(self.pool.map_async(read_and_split, windows[i + 2]))
+            yield from done
+
+
+def _read_only(path: Path):
+    # Without a pool, documents are split when written (only the new and changed ones).
+    try:
+        documents = load_file(path)
+    except BadFile as exc:
+        return source_key(path), [], str(exc), []
+    return source_key(path), documents, None, [None] * len(documents)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker end with the process that started it (even on kill -9)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the check below still covers a dead parent
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_main(send, settings, config, aliases, task, paths, folder, handoff, level, parent) -> None:
+    """A worker process's reindex or build (see ``AnswerService._in_worker``)."""
+    _die_with_parent(parent)
+    # Below the serving process's priority (its analysis pool inherits it): on a small machine
+    # the questions asked meanwhile get the CPU first.
+    with suppress(OSError, AttributeError):
+        os.nice(10)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = Store(settings.database_url)
+    try:
+        service = AnswerService(store, settings, config=config, aliases=aliases)
+        snapshots = SnapshotStore(Path(handoff))
+        if task == "reindex":
+            report, problems, _index, key = service._reindex_here(
+                paths, folder, lambda n: send.send(("progress", n)), snapshots, parallel=True
+            )
+            send.send(("done", (key, report, problems)))
+        else:
+            with store.read_session() as session:
+                index = service._build(session)
+                key = _snapshot_key(session.get(IndexState, 1))
+            if key is None:
+                raise ReindexFailed("the database has no index state to build")
+            service._save_snapshot(index, key, snapshots)
+            send.send(("done", (key,)))
+    except ReindexInProgress as exc:
+        send.send(("in_progress", str(exc)))
+    except BaseException as exc:
+        log.exception("%s failed", task)
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        store.dispose()
+        send.close()
+
+
+def snapshot_folder(settings: Settings, store: Store) -> Path | None:
+    """Where this database's index snapshots go: ``INDEX_CACHE_DIR`` (one subfolder per
+    database), else beside a SQLite file; None for PostgreSQL without it or in-memory SQLite."""
+    url = store.engine.url
+    if settings.index_cache_dir is not None:
+        name = "".join(ch if ch.isalnum() else "-" for ch in f"{url.get_backend_name()}-{url.database or ''}")
+        digest = hashlib.sha256(safe_url(store.url).encode()).hexdigest()[:10]
+        return settings.index_cache_dir / f"{name[-60:]}-{digest}"
+    if store.is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        database = Path(url.database).expanduser()
+        return database.with_name(database.name + ".index")
+    return None
+
+
+def _snapshot_key(state: IndexState | None) -> SnapshotKey | None:
+    # Only a state written by a reindex (with its build time) names a snapshot unambiguously.
+    if state is None or state.built_at is None:
+        return None
+    return SnapshotKey(state.version, state.built_at.isoformat(), state.articles, state.sentences)
 
 
 def _clearing(hits: list[Hit], bar: float, limit: int) -> list[Hit]:

@@ -89,6 +89,10 @@ class Settings:
 
     # Several processes
     index_poll_seconds: float = 10.0
+    # Index snapshots (None: beside the SQLite file; not kept for PostgreSQL) and analysis
+    # worker processes for large corpora (0: one per core).
+    index_cache_dir: Path | None = None
+    index_workers: int = 0
 
     # Telegram
     telegram_bot_token: str | None = field(default=None, repr=False)
@@ -143,6 +147,8 @@ class Settings:
         read("RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", _positive(int, allow_zero=True))
         read("USER_HASH_SALT", "user_hash_salt", str)
         read("INDEX_POLL_SECONDS", "index_poll_seconds", _positive(float, allow_zero=True))
+        read("INDEX_CACHE_DIR", "index_cache_dir", Path)
+        read("INDEX_WORKERS", "index_workers", _positive(int, allow_zero=True))
         read("TELEGRAM_BOT_TOKEN", "telegram_bot_token", str)
         read("TELEGRAM_ADMIN_IDS", "telegram_admin_ids", _int_list)
         read("TELEGRAM_API_BASE_URL", "telegram_api_base_url", lambda v: v.rstrip("/"))

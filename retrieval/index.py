@@ -1,22 +1,49 @@
-"""BM25 over postings, with the exact scores of rank-bm25.
+"""BM25 over postings, with the exact scores of rank-bm25, and the kernels that rank a question.
 
 The weights of every (term, document) pair are computed once at build time into a sparse
 matrix with one row per term (CSR). A query reads only the rows of its terms, so its cost
 follows the postings it touches, not the size of the corpus. For the same token lists and
 parameters, scores equal those of ``rank_bm25``'s BM25Okapi, BM25L or BM25Plus.
+
+Character n-grams are different: a sentence has about ten times more n-grams than words, so
+their postings would dominate memory and query time at a million sentences. A
+:class:`ComposedIndex` stores only each document's words and each word's terms, and scores the
+few documents it is given (the best candidates of the other fields) with the same BM25 weights a
+postings index would give them.
+
+The hot loops are compiled with numba when it is installed (it is a dependency); without it the
+same functions run as plain Python, which is correct but only fit for small corpora.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
+log = logging.getLogger(__name__)
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
 VARIANTS = ("okapi", "l", "plus")
+_VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
+
+
+def _kernel(func):
+    """Compile *func* with numba (cached on disk, GIL released) or keep it as plain Python."""
+    if numba is None:
+        return func
+    return numba.njit(cache=True, nogil=True)(func)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +82,33 @@ def _idf(variant: str, doc_freq: np.ndarray, n_docs: int, epsilon: float) -> np.
     return np.log((n_docs + 1) / doc_freq)
 
 
+def _weights(params: BM25Params, idf: np.ndarray, tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """BM25 weight of each (term, document) entry, rank-bm25's formulas term by term."""
+    k1 = params.k1
+    if params.variant == "okapi":
+        return idf * (tf * (k1 + 1) / (tf + k1 * norm))
+    if params.variant == "l":
+        delta = params.effective_delta
+        ctd = tf / norm
+        return idf * tf * (k1 + 1) * (ctd + delta) / (k1 + ctd + delta)
+    # BM25+ gives every document idf*delta for each known query term; only the part above
+    # that floor is stored, the floor is added per query (see floor()).
+    return idf * ((tf * (k1 + 1)) / (k1 * norm + tf))
+
+
+def _norms(params: BM25Params, lengths: np.ndarray) -> np.ndarray:
+    avgdl = float(lengths.sum() / len(lengths)) if len(lengths) else 0.0
+    if avgdl > 0:
+        return 1 - params.b + params.b * lengths / avgdl
+    return np.ones(len(lengths))
+
+
 class BM25Index:
     """An immutable BM25 index over documents given as token lists."""
 
     def __init__(
         self,
-        vocabulary: dict[str, int],
+        vocabulary: Mapping[str, int],
         weights: sparse.csr_matrix,
         idf: np.ndarray,
         n_docs: int,
@@ -75,49 +123,66 @@ class BM25Index:
         self._indptr = weights.indptr
         self._indices = weights.indices
         self._data = weights.data
+        self._local = threading.local()  # per-thread work arrays for score() and top_k()
+        # A weight has the sign of its term's idf (negative only for okapi on tiny corpora).
+        self.nonnegative = not len(idf) or float(np.min(idf)) >= 0
 
     @classmethod
-    def build(cls, documents: Sequence[Sequence[str]], params: BM25Params | None = None) -> BM25Index:
+    def build(
+        cls, documents: Sequence[Sequence[str]], params: BM25Params | None = None, *, dtype: type = np.float64
+    ) -> BM25Index:
         """Index *documents* (one token list each, in document-id order)."""
-        params = params or BM25Params()
         vocabulary: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        tfs: list[int] = []
-        lengths = np.zeros(len(documents), dtype=np.float64)
+        add = vocabulary.setdefault
+        ids: list[int] = []
+        indptr = np.zeros(len(documents) + 1, dtype=np.int64)
         for doc_id, tokens in enumerate(documents):
-            lengths[doc_id] = len(tokens)
-            for term, tf in Counter(tokens).items():
-                term_id = vocabulary.setdefault(term, len(vocabulary))
-                rows.append(term_id)
-                cols.append(doc_id)
-                tfs.append(tf)
-        n_docs = len(documents)
-        row = np.asarray(rows, dtype=np.int64)
-        col = np.asarray(cols, dtype=np.int64)
-        tf = np.asarray(tfs, dtype=np.float64)
-        doc_freq = np.bincount(row, minlength=len(vocabulary)).astype(np.float64)
-        idf = _idf(params.variant, doc_freq, n_docs, params.epsilon)
-        avgdl = float(lengths.sum() / n_docs) if n_docs else 0.0
-        if avgdl > 0:
-            norm = 1 - params.b + params.b * lengths[col] / avgdl
-        else:
-            norm = np.ones_like(tf)
-        k1 = params.k1
-        if params.variant == "okapi":
-            weight = idf[row] * (tf * (k1 + 1) / (tf + k1 * norm))
-        elif params.variant == "l":
-            delta = params.effective_delta
-            ctd = tf / norm
-            weight = idf[row] * tf * (k1 + 1) * (ctd + delta) / (k1 + ctd + delta)
-        else:
-            # BM25+ gives every document idf*delta for each known query term; only the part
-            # above that floor is stored, the floor is added per query (see score()).
-            weight = idf[row] * ((tf * (k1 + 1)) / (k1 * norm + tf))
-        matrix = sparse.csr_matrix(
-            (weight, (row, col)), shape=(len(vocabulary), n_docs), dtype=np.float64
+            ids.extend(add(t, len(vocabulary)) for t in tokens)
+            indptr[doc_id + 1] = len(ids)
+        every = np.arange(len(documents) + 1, dtype=np.int64)
+        return cls.from_streams(vocabulary, every, indptr, np.asarray(ids, dtype=np.int32), params, dtype=dtype)
+
+    @classmethod
+    def from_streams(
+        cls,
+        vocabulary: Mapping[str, int],
+        group_starts: np.ndarray,
+        doc_indptr: np.ndarray,
+        stream: np.ndarray,
+        params: BM25Params | None = None,
+        *,
+        extra_indptr: np.ndarray | None = None,
+        extra_stream: np.ndarray | None = None,
+        dtype: type = np.float64,
+    ) -> BM25Index:
+        """Index from term-id streams without sorting: document *g* of the index is the streams
+        of stream-documents ``group_starts[g]:group_starts[g + 1]`` (in order), then its part of
+        *extra_stream* if given (an article: its sentences, then its title).
+
+        Postings are counted and filled in document order in two passes over the tokens, so
+        they come out sorted; this is the build path for large corpora.
+        """
+        params = params or BM25Params()
+        n_terms = len(vocabulary)
+        if extra_indptr is None:
+            extra_indptr = np.zeros(len(group_starts), dtype=np.int64)
+            extra_stream = np.zeros(0, dtype=np.int32)
+        doc_freq = _group_doc_freq(group_starts, doc_indptr, stream, extra_indptr, extra_stream, n_terms)
+        indptr = np.concatenate(([0], np.cumsum(doc_freq)))
+        token_ends = doc_indptr[group_starts]
+        lengths = (token_ends[1:] - token_ends[:-1]) + np.diff(extra_indptr)
+        n_docs = len(group_starts) - 1
+        idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
+        norm = _norms(params, lengths.astype(np.float64))
+        indices, weight = _group_fill(
+            group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm,
+            _VARIANT_CODE[params.variant], params.k1, params.effective_delta, np.dtype(dtype).type(0),
         )
-        matrix.sort_indices()
+        index_type = np.int32 if len(indices) < 2**31 else np.int64
+        matrix = sparse.csr_matrix((n_terms, n_docs), dtype=dtype)
+        # Assembled directly: the arrays are already a valid, sorted CSR layout.
+        matrix.data, matrix.indices, matrix.indptr = weight, indices, indptr.astype(index_type)
+        matrix.has_sorted_indices = True
         return cls(vocabulary, matrix, idf, n_docs, params)
 
     def __len__(self) -> int:
@@ -126,8 +191,9 @@ class BM25Index:
     def term_ids(self, tokens: Sequence[str]) -> Counter[int]:
         """Known terms of a query with how often each occurs (unknown terms score nothing)."""
         ids: Counter[int] = Counter()
+        get = self.vocabulary.get
         for token in tokens:
-            term_id = self.vocabulary.get(token)
+            term_id = get(token)
             if term_id is not None:
                 ids[term_id] += 1
         return ids
@@ -139,6 +205,14 @@ class BM25Index:
         delta = self.params.effective_delta
         return float(sum(self.idf[t] * delta * c for t, c in query_ids.items()))
 
+    def query(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The query's known term ids and how often each occurs, as arrays for the kernels."""
+        ids = self.term_ids(tokens)
+        return (
+            np.fromiter(ids.keys(), dtype=np.int64, count=len(ids)),
+            np.fromiter(ids.values(), dtype=np.float64, count=len(ids)),
+        )
+
     def score(self, tokens: Sequence[str], *, with_floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Documents that contain a query term and their scores, ordered by document id.
 
@@ -146,26 +220,38 @@ class BM25Index:
         returned score :meth:`floor` (zero except for BM25+); *with_floor* False leaves the
         floor out of the returned scores too (same ranking, scores relative to "no match").
         """
-        query_ids = self.term_ids(tokens)
-        if not query_ids:
+        terms, counts = self.query(tokens)
+        if not len(terms):
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        parts_docs = []
-        parts_weights = []
-        for term_id, count in query_ids.items():
-            lo, hi = self._indptr[term_id], self._indptr[term_id + 1]
-            parts_docs.append(self._indices[lo:hi])
-            weights = self._data[lo:hi]
-            parts_weights.append(weights * count if count != 1 else weights)
-        if len(parts_docs) == 1:
-            docs, scores = parts_docs[0].astype(np.int64), parts_weights[0].copy()
-        else:
-            all_docs = np.concatenate(parts_docs)
-            docs, inverse = np.unique(all_docs, return_inverse=True)
-            scores = np.bincount(inverse, weights=np.concatenate(parts_weights), minlength=len(docs))
-        floor = self.floor(query_ids) if with_floor else 0.0
+        acc, mark, found = self._scratch()
+        n = _accumulate(self._indptr, self._indices, self._data, terms, counts, acc, mark, found)
+        try:
+            docs = np.sort(found[:n]).astype(np.int64)
+            scores = acc[docs]
+        finally:
+            acc[found[:n]] = 0.0
+        floor = self.floor(self.term_ids(tokens)) if with_floor else 0.0
         if floor:
             scores = scores + floor
-        return docs.astype(np.int64), scores
+        return docs, scores
+
+    def dense_weights(self, tokens: Sequence[str]) -> np.ndarray:
+        """Every document's score without the BM25+ floor, as one array (for small indexes:
+        articles, where a dense array costs less than listing the documents reached)."""
+        terms, counts = self.query(tokens)
+        out = np.zeros(self.n_docs)
+        if len(terms):
+            _accumulate_dense(self._indptr, self._indices, self._data, terms, counts, out)
+        return out
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Allocated once per thread and left zeroed: a query costs its postings, not n_docs.
+        arrays = getattr(self._local, "arrays", None)
+        if arrays is None:
+            arrays = self._local.arrays = (
+                np.zeros(self.n_docs), np.zeros(self.n_docs, dtype=np.uint8), np.zeros(self.n_docs, dtype=np.int32)
+            )
+        return arrays
 
     def dense_scores(self, tokens: Sequence[str]) -> np.ndarray:
         """Scores of every document (for checks against rank-bm25, not for serving)."""
@@ -176,8 +262,198 @@ class BM25Index:
 
     def top_k(self, tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The *k* best documents, ties broken by the lower document id."""
-        docs, scores = self.score(tokens)
-        return top_k(docs, scores, k)
+        terms, counts = self.query(tokens)
+        if not len(terms) or k <= 0:
+            return []
+        floor = self.floor(self.term_ids(tokens))
+        acc, mark, found = self._scratch()
+        n = _accumulate(self._indptr, self._indices, self._data, terms, counts, acc, mark, found)
+        try:
+            docs, values = _top_found(acc, found, n, floor, k)  # a heap: no sort of all n
+        finally:
+            acc[found[:n]] = 0.0
+        order = np.lexsort((docs, -values))
+        return [(int(docs[i]), float(values[i])) for i in order]
+
+
+class ComposedIndex:
+    """BM25 over terms that are a function of words (character n-grams), without postings.
+
+    A document's terms are the terms of its words, in order, so the index keeps each
+    document's words and each word's terms. Document frequencies, lengths and idf are computed
+    at build time exactly as for a postings index over the same term lists, so
+    :meth:`score_docs` gives the documents it is asked about the scores a :class:`BM25Index`
+    would, at a cost that follows those documents' words rather than the postings.
+
+    Layout: ``word_records`` holds each word as ``[number of terms, term ids...]`` and a
+    document's entries in ``doc_words`` are the offsets of its words' records, so scoring a
+    word reads one place in memory (a million sentences' words do not fit in a cache).
+    """
+
+    def __init__(
+        self,
+        vocabulary: Mapping[str, int],
+        word_records: np.ndarray,
+        doc_indptr: np.ndarray,
+        doc_words: np.ndarray,
+        idf: np.ndarray,
+        doc_len: np.ndarray,
+        params: BM25Params,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.word_records = word_records
+        self.doc_indptr = doc_indptr
+        self.doc_words = doc_words
+        self.idf = idf
+        self.doc_len = doc_len
+        self.n_docs = len(doc_indptr) - 1
+        self.params = params
+        self.avgdl = float(doc_len.sum() / self.n_docs) if self.n_docs else 0.0
+        # Per thread: which query term each term id is (1-based; 0: not in the question).
+        self._local = threading.local()
+
+    @classmethod
+    def build(
+        cls,
+        vocabulary: Mapping[str, int],
+        word_indptr: np.ndarray,
+        word_terms: np.ndarray,
+        doc_indptr: np.ndarray,
+        doc_words: np.ndarray,
+        params: BM25Params | None = None,
+    ) -> ComposedIndex:
+        """Index documents given as word ids (*doc_words*), word *w* standing for the terms
+        ``word_terms[word_indptr[w]:word_indptr[w + 1]]``."""
+        params = params or BM25Params()
+        n_docs = len(doc_indptr) - 1
+        lengths = np.diff(word_indptr)
+        # Records of frequent words first: the words of any sentence are mostly common ones, and
+        # packed together their records stay in cache. (Zipf: a few thousand words are most tokens.)
+        order = np.argsort(-np.bincount(doc_words, minlength=len(lengths)), kind="stable")
+        starts = np.concatenate(([0], np.cumsum(lengths[order] + 1)))[:-1]
+        offsets = np.empty(len(lengths), dtype=np.int64)
+        offsets[order] = starts
+        records = np.empty(len(word_terms) + len(lengths), dtype=np.int32)
+        records[offsets] = lengths
+        within = np.arange(len(word_terms), dtype=np.int64) - np.repeat(word_indptr[:-1], lengths)
+        records[np.repeat(offsets, lengths) + 1 + within] = word_terms
+        doc_offsets = offsets[doc_words].astype(np.int32)
+        doc_freq = _composed_doc_freq(doc_indptr, doc_offsets, records, len(vocabulary))
+        idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
+        cumulative = np.concatenate(([0], np.cumsum(lengths[doc_words], dtype=np.int64)))
+        doc_len = (cumulative[doc_indptr[1:]] - cumulative[doc_indptr[:-1]]).astype(np.float64)
+        return cls(vocabulary, records, doc_indptr, doc_offsets, idf, doc_len, params)
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    term_ids = BM25Index.term_ids
+    floor = BM25Index.floor
+
+    def score_docs(self, tokens: Sequence[str], docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term."""
+        query = self.term_ids(tokens)
+        docs = np.asarray(docs, dtype=np.int64)
+        if not query or not len(docs):
+            return np.zeros(len(docs)), np.zeros(len(docs), dtype=np.bool_)
+        terms = np.fromiter(query.keys(), dtype=np.int64, count=len(query))
+        counts = np.fromiter(query.values(), dtype=np.float64, count=len(query))
+        p = self.params
+        # A byte per term keeps the table in cache for any question of up to 255 terms.
+        wide = len(terms) > 255
+        name = "wide" if wide else "narrow"
+        lookup = getattr(self._local, name, None)
+        if lookup is None:
+            lookup = np.zeros(len(self.idf), dtype=np.int32 if wide else np.uint8)
+            setattr(self._local, name, lookup)
+        lookup[terms] = np.arange(1, len(terms) + 1)
+        try:
+            return _composed_scores(
+                self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
+                lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs,
+            )
+        finally:
+            lookup[terms] = 0
+
+    def score(self, tokens: Sequence[str], *, with_floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`BM25Index.score`, by scoring every document (for tools and checks)."""
+        every = np.arange(self.n_docs, dtype=np.int64)
+        scores, holds = self.score_docs(tokens, every)
+        floor = self.floor(self.term_ids(tokens)) if with_floor else 0.0
+        return every[holds], scores[holds] + floor
+
+    dense_scores = BM25Index.dense_scores
+
+    def top_k(self, tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """The *k* best documents, ties broken by the lower document id."""
+        return top_k(*self.score(tokens), k)
+
+
+class TermSetIndex:
+    """Which documents hold each term, without weights (the words of article titles)."""
+
+    def __init__(self, vocabulary: Mapping[str, int], indptr: np.ndarray, indices: np.ndarray, n_docs: int) -> None:
+        self.vocabulary = vocabulary
+        self.indptr = indptr
+        self.indices = indices
+        self.n_docs = n_docs
+
+    @classmethod
+    def build(cls, term_sets: Iterable[Iterable[str]]) -> TermSetIndex:
+        vocabulary: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        n_docs = 0
+        for doc, terms in enumerate(term_sets):
+            n_docs = doc + 1
+            for term in set(terms):
+                rows.append(vocabulary.setdefault(term, len(vocabulary)))
+                cols.append(doc)
+        matrix = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.int8), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+            shape=(len(vocabulary), n_docs),
+        )
+        matrix.sort_indices()
+        return cls(vocabulary, matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), n_docs)
+
+    def overlap(self, terms: Iterable[str]) -> np.ndarray:
+        """For every document, how many of the distinct *terms* it holds."""
+        out = np.zeros(self.n_docs)
+        for term in set(terms):
+            row = self.vocabulary.get(term)
+            if row is not None:
+                out[self.indices[self.indptr[row] : self.indptr[row + 1]]] += 1
+        return out
+
+
+class ExtendedVocabulary(Mapping[str, int]):
+    """A vocabulary that shares another's terms and ids and adds its own after them.
+
+    The article index knows every sentence term plus the words only titles have; sharing the
+    sentence vocabulary instead of copying it saves a dictionary of the corpus's size.
+    """
+
+    def __init__(self, base: Mapping[str, int], extra: Mapping[str, int]) -> None:
+        self.base = base
+        self.extra = extra
+
+    def __getitem__(self, term: str) -> int:
+        found = self.base.get(term)
+        return self.extra[term] if found is None else found
+
+    def get(self, term: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        found = self.base.get(term)
+        return self.extra.get(term, default) if found is None else found
+
+    def __contains__(self, term: object) -> bool:
+        return term in self.base or term in self.extra
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.base
+        yield from self.extra
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.extra)
 
 
 def top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -185,10 +461,782 @@ def top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float
     if k <= 0 or len(docs) == 0:
         return []
     if len(docs) > k:
-        # Partition on the negated scores, then include every document tied with the k-th
+        # Partition on the negated scores (argpartition(scores, -k) is an order of magnitude
+        # slower when most scores are equal), then include every document tied with the k-th
         # so that the final stable sort, not the partition, decides among equals.
         kth = -np.partition(-scores, k - 1)[k - 1]
         keep = np.flatnonzero(scores >= kth)
         docs, scores = docs[keep], scores[keep]
     order = np.lexsort((docs, -scores))[:k]
     return [(int(docs[i]), float(scores[i])) for i in order]
+
+
+# --- ranking a question over several fields ---------------------------------------------------
+
+
+class _Scratch:
+    """Per-thread work arrays for one corpus size, reused from question to question.
+
+    Every kernel leaves them as it found them (zeros), touching only the documents a question
+    reached, so a question costs what its postings cost and not the corpus size.
+    """
+
+    def __init__(self, n_docs: int, n_fields: int) -> None:
+        self.acc = np.zeros((max(n_fields, 1), n_docs))  # each postings field's raw BM25 sums
+        self.seen = np.zeros(n_docs, dtype=np.uint8)  # which fields reached the document (bits)
+        self.touched = np.zeros(n_docs, dtype=np.int32)  # the documents reached, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The best documents of a question, best first."""
+
+    docs: np.ndarray
+    scores: np.ndarray  # the ranking score: fields plus context
+    match: np.ndarray  # the fields alone (the sentence's own match with the question)
+    reached: int  # how many documents held a question term in a postings field
+
+
+class Ranker:
+    """Ranks documents by normalised, weighted field scores plus per-article context.
+
+    Postings fields (:class:`BM25Index`) find every document holding a question term; each
+    field's scores are divided by its best score and weighted. Context comes per article (its
+    own score, the title match) and, for definition questions, a bonus for the article's first
+    sentence. Re-rank fields (:class:`ComposedIndex`) then score only the *depth* best of those
+    documents, normalised by their best, and the *k* best are returned.
+    """
+
+    MAX_POSTINGS_FIELDS = 8  # one bit each in the per-document mask
+
+    def __init__(self, n_docs: int, doc_article: np.ndarray, article_first: np.ndarray, n_fields: int = 1) -> None:
+        if n_fields > self.MAX_POSTINGS_FIELDS:
+            raise ValueError(f"at most {self.MAX_POSTINGS_FIELDS} postings fields")
+        self.n_docs = n_docs
+        self.n_fields = n_fields
+        self.doc_article = np.ascontiguousarray(doc_article, dtype=np.int32)
+        self.article_first = np.ascontiguousarray(article_first, dtype=np.int32)
+        self._local = threading.local()
+
+    def _scratch(self) -> _Scratch:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _Scratch(self.n_docs, self.n_fields)
+        return scratch
+
+    def rank(
+        self,
+        postings: Sequence[tuple[BM25Index, Sequence[str], float]],
+        rerank: Sequence[tuple[ComposedIndex, Sequence[str], float]],
+        article_extra: np.ndarray | None,
+        lead: float,
+        k: int,
+        depth: int,
+    ) -> Ranked:
+        """The *k* best documents for the given fields (index, question terms, weight).
+
+        *postings* come in field order (their scores add up in that order).
+        """
+        empty = np.empty(0, dtype=np.int64)
+        if k <= 0 or not self.n_docs:
+            return Ranked(empty, np.empty(0), np.empty(0), 0)
+        if len(postings) > self.n_fields:
+            raise ValueError("more postings fields than the ranker was made for")
+        s = self._scratch()
+        scales = np.zeros(self.n_fields)
+        valid = 0
+        n = 0
+        try:
+            for f, (index, tokens, weight) in enumerate(postings):
+                if not weight:
+                    continue
+                terms, counts = index.query(tokens)
+                if not len(terms):
+                    continue
+                bit = 1 << f
+                n, top = _accumulate_field(
+                    index._indptr, index._indices, index._data, terms, counts, s.acc[f], s.seen, s.touched, n, bit
+                )
+                if not index.nonnegative:  # the running maximum holds only for weights >= 0
+                    top = _field_max(s.acc[f], s.seen, s.touched, n, bit)
+                if top > 0:
+                    scales[f] = weight / top
+                    valid |= bit
+            extra = article_extra if article_extra is not None else np.zeros(0)
+            keep = max(k, depth) if rerank else k
+            docs, pre, match = _preselect(
+                s.acc, scales, valid, s.seen, s.touched, n, self.doc_article, extra, self.article_first, lead, keep
+            )
+            reached, n = n, 0  # _preselect left the scratch clean
+        finally:
+            if n:
+                _clear(s.acc, s.seen, s.touched, n)
+        if not len(docs):
+            return Ranked(empty, np.empty(0), np.empty(0), reached)
+        for index, tokens, weight in rerank:
+            if not weight:
+                continue
+            scores, _holds = index.score_docs(tokens, docs)
+            top = scores.max() if len(scores) else 0.0
+            if top > 0:
+                scaled = scores * (weight / top)
+                pre = pre + scaled
+                match = match + scaled
+        best = _best(pre, docs, k)
+        return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached)
+
+
+@_kernel
+def _accumulate(indptr, indices, data, terms, counts, acc, mark, found):  # pragma: no cover - compiled
+    """Adds the postings of *terms* into *acc*; lists each document reached once in *found*."""
+    n = 0
+    for j in range(len(terms)):
+        t = terms[j]
+        c = counts[j]
+        for i in range(indptr[t], indptr[t + 1]):
+            d = indices[i]
+            if mark[d] == 0:
+                mark[d] = 1
+                found[n] = d
+                n += 1
+            acc[d] += c * data[i]
+    for i in range(n):
+        mark[found[i]] = 0
+    return n
+
+
+@_kernel
+def _accumulate_dense(indptr, indices, data, terms, counts, out):  # pragma: no cover - compiled
+    for j in range(len(terms)):
+        t = terms[j]
+        c = counts[j]
+        for i in range(indptr[t], indptr[t + 1]):
+            out[indices[i]] += c * data[i]
+
+
+@_kernel
+def _accumulate_field(indptr, indices, data, terms, counts, acc, seen, touched, n, bit):  # pragma: no cover
+    """One field's postings into its row of sums; returns the documents reached so far and the
+    field's best sum (with weights >= 0 the best partial sum is the best final one)."""
+    top = -np.inf
+    for j in range(len(terms)):
+        t = terms[j]
+        c = counts[j]
+        for i in range(indptr[t], indptr[t + 1]):
+            d = indices[i]
+            marks = seen[d]
+            if marks == 0:
+                touched[n] = d
+                n += 1
+            seen[d] = marks | bit
+            v = acc[d] + c * data[i]
+            acc[d] = v
+            if v > top:
+                top = v
+    return n, top
+
+
+@_kernel
+def _field_max(acc, seen, touched, n, bit):  # pragma: no cover - compiled
+    top = -np.inf
+    for i in range(n):
+        d = touched[i]
+        if seen[d] & bit and acc[d] > top:
+            top = acc[d]
+    return top
+
+
+@_kernel
+def _clear(acc, seen, touched, n):  # pragma: no cover - compiled
+    for i in range(n):
+        d = touched[i]
+        seen[d] = 0
+        for f in range(acc.shape[0]):
+            acc[f, d] = 0.0
+
+
+@_kernel
+def _worse(value_a, doc_a, value_b, doc_b):  # pragma: no cover - compiled
+    return value_a < value_b or (value_a == value_b and doc_a > doc_b)
+
+
+@_kernel
+def _sift_down(values, docs, extra, size, i):  # pragma: no cover - compiled
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        child = left
+        right = left + 1
+        if right < size and _worse(values[right], docs[right], values[left], docs[left]):
+            child = right
+        if _worse(values[child], docs[child], values[i], docs[i]):
+            values[i], values[child] = values[child], values[i]
+            docs[i], docs[child] = docs[child], docs[i]
+            extra[i], extra[child] = extra[child], extra[i]
+            i = child
+        else:
+            return
+
+
+@_kernel
+def _preselect(
+    acc, scales, valid, seen, touched, n, doc_article, article_extra, article_first, lead, keep
+):  # pragma: no cover - compiled
+    """The *keep* best reached documents by fields plus context (a heap: no sort of all of them).
+
+    A document counts when a field with a positive best score reached it. Clears the scratch
+    as it reads it. Returns the documents, their scores and their field-only match, in no
+    particular order; equal scores prefer the lower document id, as the final ranking does.
+    """
+    n_fields = acc.shape[0]
+    size = min(keep, n)
+    values = np.empty(size)
+    docs = np.empty(size, dtype=np.int64)
+    match = np.empty(size)
+    filled = 0
+    has_extra = len(article_extra) > 0
+    for i in range(n):
+        d = touched[i]
+        marks = seen[d]
+        seen[d] = 0
+        m = 0.0
+        for f in range(n_fields):
+            if marks & (1 << f):  # only the rows of the fields that reached it
+                x = acc[f, d]
+                acc[f, d] = 0.0
+                m += x * scales[f]
+        if marks & valid == 0:
+            continue
+        v = m
+        a = doc_article[d]
+        if has_extra:
+            v += article_extra[a]
+        if lead != 0.0 and article_first[a] == d:
+            v += lead
+        if filled < size:
+            # Append, then restore the heap (worst on top) from the bottom up.
+            j = filled
+            values[j] = v
+            docs[j] = d
+            match[j] = m
+            filled += 1
+            while j > 0:
+                parent = (j - 1) // 2
+                if _worse(values[j], docs[j], values[parent], docs[parent]):
+                    values[j], values[parent] = values[parent], values[j]
+                    docs[j], docs[parent] = docs[parent], docs[j]
+                    match[j], match[parent] = match[parent], match[j]
+                    j = parent
+                else:
+                    break
+        elif _worse(values[0], docs[0], v, d):
+            values[0] = v
+            docs[0] = d
+            match[0] = m
+            _sift_down(values, docs, match, size, 0)
+    return docs[:filled], values[:filled], match[:filled]
+
+
+@_kernel
+def _top_found(acc, found, n, floor, k):  # pragma: no cover - compiled
+    """The *k* best of the *n* documents in *found* by acc + floor, as (docs, values)."""
+    size = min(k, n)
+    values = np.empty(size)
+    docs = np.empty(size, dtype=np.int64)
+    spare = np.empty(size)
+    filled = 0
+    for i in range(n):
+        d = found[i]
+        v = acc[d] + floor
+        if filled < size:
+            j = filled
+            values[j] = v
+            docs[j] = d
+            filled += 1
+            while j > 0:
+                parent = (j - 1) // 2
+                if _worse(values[j], docs[j], values[parent], docs[parent]):
+                    values[j], values[parent] = values[parent], values[j]
+                    docs[j], docs[parent] = docs[parent], docs[j]
+                    j = parent
+                else:
+                    break
+        elif _worse(values[0], docs[0], v, d):
+            values[0] = v
+            docs[0] = d
+            _sift_down(values, docs, spare, size, 0)
+    return docs, values
+
+
+def _best(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the *k* best, best first, equal scores by the lower document id."""
+    return np.lexsort((docs, -scores))[:k]
+
+
+@_kernel
+def _bm25_weight(variant, idf, tf, k1, norm, delta):  # pragma: no cover - compiled
+    if variant == 0:
+        return idf * (tf * (k1 + 1) / (tf + k1 * norm))
+    if variant == 1:
+        ctd = tf / norm
+        return idf * tf * (k1 + 1) * (ctd + delta) / (k1 + ctd + delta)
+    return idf * ((tf * (k1 + 1)) / (k1 * norm + tf))
+
+
+@_kernel
+def _composed_scores(
+    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs
+):  # pragma: no cover - compiled
+    n_query = len(counts)
+    scores = np.zeros(len(docs))
+    holds = np.zeros(len(docs), dtype=np.bool_)
+    tf = np.zeros(n_query)
+    for i in range(len(docs)):
+        d = docs[i]
+        for j in range(n_query):
+            tf[j] = 0.0
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            at = doc_words[p]
+            for q in range(at + 1, at + 1 + records[at]):
+                j = lookup[records[q]]
+                if j > 0:
+                    tf[j - 1] += 1.0
+        norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0
+        total = 0.0
+        for j in range(n_query):
+            if tf[j] > 0:
+                holds[i] = True
+                total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
+        scores[i] = total
+    return scores, holds
+
+
+@_kernel
+def _group_doc_freq(group_starts, doc_indptr, stream, extra_indptr, extra_stream, n_terms):  # pragma: no cover
+    """In how many groups each term occurs (a group: stream-documents, then its extra part)."""
+    doc_freq = np.zeros(n_terms, dtype=np.int64)
+    last = np.full(n_terms, -1, dtype=np.int64)
+    for g in range(len(group_starts) - 1):
+        for p in range(doc_indptr[group_starts[g]], doc_indptr[group_starts[g + 1]]):
+            t = stream[p]
+            if last[t] != g:
+                last[t] = g
+                doc_freq[t] += 1
+        for p in range(extra_indptr[g], extra_indptr[g + 1]):
+            t = extra_stream[p]
+            if last[t] != g:
+                last[t] = g
+                doc_freq[t] += 1
+    return doc_freq
+
+
+@_kernel
+def _group_fill(
+    group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm, variant, k1, delta, zero
+):  # pragma: no cover - compiled
+    """Postings (groups in order within each term) and their BM25 weights, in two passes."""
+    n_terms = len(indptr) - 1
+    nnz = indptr[n_terms]
+    indices = np.empty(nnz, dtype=np.int32)
+    tf = np.zeros(nnz, dtype=np.int32)
+    fill = indptr[:-1].copy()
+    last = np.full(n_terms, -1, dtype=np.int64)
+    slot = np.zeros(n_terms, dtype=np.int64)  # where the current group's entry of each term is
+    for g in range(len(group_starts) - 1):
+        for p in range(doc_indptr[group_starts[g]], doc_indptr[group_starts[g + 1]]):
+            t = stream[p]
+            if last[t] != g:
+                last[t] = g
+                slot[t] = fill[t]
+                indices[fill[t]] = g
+                fill[t] += 1
+            tf[slot[t]] += 1
+        for p in range(extra_indptr[g], extra_indptr[g + 1]):
+            t = extra_stream[p]
+            if last[t] != g:
+                last[t] = g
+                slot[t] = fill[t]
+                indices[fill[t]] = g
+                fill[t] += 1
+            tf[slot[t]] += 1
+    weight = np.empty(nnz, dtype=type(zero))
+    for t in range(n_terms):
+        for p in range(indptr[t], indptr[t + 1]):
+            weight[p] = _bm25_weight(variant, idf[t], float(tf[p]), k1, norm[indices[p]], delta)
+    return indices, weight
+
+
+@_kernel
+def _composed_doc_freq(doc_indptr, doc_words, records, n_terms):  # pragma: no cover
+    doc_freq = np.zeros(n_terms, dtype=np.int64)
+    last = np.full(n_terms, -1, dtype=np.int64)
+    for d in range(len(doc_indptr) - 1):
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            at = doc_words[p]
+            for q in range(at + 1, at + 1 + records[at]):
+                t = records[q]
+                if last[t] != d:
+                    last[t] = d
+                    doc_freq[t] += 1
+    return doc_freq
+
+
+# --- building the fields of a corpus --------------------------------------------------------
+#
+# Analysing a million sentences word by word in Python would take minutes. Sentences are split
+# into raw words with the analyzers' own regular expression, every distinct raw word is analysed
+# once per field, and each field's term lists are then assembled with numpy. Both steps can run
+# in worker processes. The result equals ``Analyzer.terms(sentence)`` for every sentence (the
+# tests check it), because an analyzer's terms of a text are the terms of its words, in order.
+
+BATCH_SENTENCES = 20_000
+_WORD_CHUNK = 25_000
+
+
+@dataclass
+class IndexParts:
+    """Everything a search index computes from its corpus (what a snapshot saves)."""
+
+    fields: list[BM25Index | ComposedIndex]
+    article_index: BM25Index | None
+    title_index: TermSetIndex
+    doc_article: np.ndarray
+    article_first: np.ndarray
+    # The alias table for this corpus (the admins' groups and the names mined from the
+    # sentences); set by the search index, which owns alias mining.
+    aliases: object = None
+
+
+def is_composed(position: int, kind: str) -> bool:
+    """Whether field *position* of analyzer *kind* is kept as a :class:`ComposedIndex`.
+
+    Character n-gram fields re-rank the candidates of the first field and the other stem
+    fields: their postings would be ten times those of a stem field. The first field always
+    has postings (it finds the candidates and gives the idf of the confidence).
+    """
+    return position > 0 and kind == "ngram"
+
+
+def _tokenize_batch(texts: Sequence[str]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Raw words of each text: per-text counts, the batch's distinct words, and word ids."""
+    from .arabic import _TOKEN_RE
+
+    findall = _TOKEN_RE.findall
+    words = [findall(t) for t in texts]
+    counts = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    flat = [w for ws in words for w in ws]
+    local = dict.fromkeys(flat)
+    for i, w in enumerate(local):
+        local[w] = i
+    ids = np.fromiter(map(local.__getitem__, flat), dtype=np.int32, count=len(flat))
+    return counts, list(local), ids
+
+
+def _tokenize_encoded(data: bytes, lengths: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """:func:`_tokenize_batch` of texts sent as one UTF-8 buffer (cheap to send to a worker)."""
+    cuts = np.concatenate(([0], np.cumsum(lengths))).tolist()
+    return _tokenize_batch([data[a:b].decode("utf-8") for a, b in itertools.pairwise(cuts)])
+
+
+class _Done:
+    """A result computed on the spot, with the interface of a pool's AsyncResult."""
+
+    def __init__(self, value: object) -> None:
+        self._value = value
+
+    def get(self) -> object:
+        return self._value
+
+
+_worker_analyzers: list = []
+
+
+def analysis_pool(kinds: Sequence[str], workers: int):
+    """Worker processes ready to analyse text for analyzers of *kinds* (see CorpusAnalyser).
+
+    Spawned, not forked: the serving process has threads (and their locks).
+    """
+    import multiprocessing
+
+    return multiprocessing.get_context("spawn").Pool(workers, _init_worker, (list(kinds),))
+
+
+def _init_worker(kinds: Sequence[str]) -> None:
+    from .arabic import Analyzer
+
+    _worker_analyzers[:] = [Analyzer(kind) for kind in kinds]
+
+
+def _analyse_words(
+    words: Sequence[str], analyzers: Sequence | None = None
+) -> list[tuple[list[str], np.ndarray, np.ndarray]]:
+    """Each analyzer's terms for each raw word, as (distinct terms, indptr, term ids)."""
+    from .arabic import normalize
+
+    analyzers = _worker_analyzers if analyzers is None else analyzers
+    out = []
+    norms = [normalize(w) for w in words]
+    for analyzer in analyzers:
+        stop = getattr(analyzer, "_stop_words", None)
+        vocabulary: dict[str, int] = {}
+        add = vocabulary.setdefault
+        done: dict[str, list[int]] = {}  # spelling variants share a normalised form
+        ids: list[int] = []
+        indptr = np.zeros(len(words) + 1, dtype=np.int64)
+        for i, (raw, norm) in enumerate(zip(words, norms, strict=True)):
+            known = done.get(norm)
+            if known is None:
+                if stop is not None:
+                    terms = analyzer.word_terms(norm) if norm and norm not in stop else ()
+                else:  # an analyzer without a stop list attribute: ask it (slower, same result)
+                    terms = [t for tok in analyzer.words(raw) for t in analyzer.word_terms(tok.norm)]
+                known = done[norm] = [add(t, len(vocabulary)) for t in terms]
+            ids.extend(known)
+            indptr[i + 1] = len(ids)
+        out.append((list(vocabulary), indptr, np.asarray(ids, dtype=np.int32)))
+    return out
+
+
+def _merge_vocabulary(target: dict[str, int], local: Sequence[str]) -> np.ndarray:
+    add = target.setdefault
+    return np.fromiter((add(t, len(target)) for t in local), dtype=np.int32, count=len(local))
+
+
+def _kept_indptr(doc_indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    cumulative = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    return cumulative[doc_indptr]
+
+
+def _expand(doc_indptr, doc_words, word_indptr, word_terms) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's term stream: the terms of its words, in order."""
+    lengths = np.diff(word_indptr)
+    if len(lengths) and lengths.max() <= 1:  # stems: one term or none per word
+        term_of = np.full(len(lengths), -1, dtype=np.int32)
+        has = lengths == 1
+        term_of[has] = word_terms[word_indptr[:-1][has]]
+        return _map_stream(doc_indptr, doc_words, term_of)
+    per_token = lengths[doc_words]
+    cumulative = np.concatenate(([0], np.cumsum(per_token, dtype=np.int64)))
+    offsets = np.arange(cumulative[-1], dtype=np.int64) - np.repeat(cumulative[:-1], per_token)
+    positions = np.repeat(word_indptr[:-1][doc_words], per_token) + offsets
+    return word_terms[positions].astype(np.int32), cumulative[doc_indptr]
+
+
+@_kernel
+def _map_stream(doc_indptr, doc_words, term_of):  # pragma: no cover - compiled
+    """Each document's words mapped to their one term (words without one dropped)."""
+    indptr = np.zeros(len(doc_indptr), dtype=np.int64)
+    kept = 0
+    for d in range(len(doc_indptr) - 1):
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            if term_of[doc_words[p]] >= 0:
+                kept += 1
+        indptr[d + 1] = kept
+    stream = np.empty(kept, dtype=np.int32)
+    at = 0
+    for p in range(len(doc_words)):
+        t = term_of[doc_words[p]]
+        if t >= 0:
+            stream[at] = t
+            at += 1
+    return stream, indptr
+
+
+class CorpusAnalyser:
+    """Analyses sentences batch by batch (bounded memory), then builds the index parts.
+
+    With *workers* > 1 the batches and the distinct words are analysed in that many worker
+    processes while the caller goes on reading the next batch.
+    """
+
+    def __init__(self, kinds: Sequence[str], *, workers: int = 1, pool=None) -> None:
+        from .arabic import Analyzer
+
+        self.kinds = list(kinds)
+        self.analyzers = [Analyzer(kind) for kind in self.kinds]
+        self._words: dict[str, int] = {}
+        self._counts: list[np.ndarray] = []
+        self._ids: list[np.ndarray] = []
+        self._pending: list = []
+        # A pool handed in (from analysis_pool, for the same kinds) stays its owner's to close.
+        self._own_pool = pool is None and workers > 1
+        self._pool = analysis_pool(self.kinds, workers) if self._own_pool else pool
+
+    def add(self, texts: Sequence[str], encoded: tuple[bytes, np.ndarray] | None = None) -> None:
+        """Analyse the next sentences (in document order); *encoded* is the same texts as one
+        UTF-8 buffer and each text's length in bytes, if the caller has it already."""
+        if self._pool is None:
+            self._merge(_tokenize_batch(texts))
+            return
+        if encoded is None:
+            parts = [t.encode("utf-8") for t in texts]
+            encoded = (b"".join(parts), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+        self._pending.append(self._pool.apply_async(_tokenize_encoded, encoded))
+        while len(self._pending) > 3:  # bounded: a few batches in flight
+            self._merge(self._pending.pop(0).get())
+
+    def submit(self, func, *args):
+        """Run ``func(*args)`` in a worker beside the analysis (in place without workers);
+        returns an object whose ``get()`` gives the result."""
+        if self._pool is None:
+            return _Done(func(*args))
+        return self._pool.apply_async(func, args)
+
+    def _merge(self, result: tuple[np.ndarray, list[str], np.ndarray]) -> None:
+        counts, local, ids = result
+        self._counts.append(counts)
+        self._ids.append(_merge_vocabulary(self._words, local)[ids])
+
+    def close(self) -> None:
+        """Stop the worker processes it started (also on errors)."""
+        if self._pool is not None and self._own_pool:
+            self._pool.terminate()
+            self._pool.join()
+        self._pool = None
+
+    def __enter__(self) -> CorpusAnalyser:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _analyse_vocabulary(self) -> list[tuple[dict[str, int], np.ndarray, np.ndarray]]:
+        words = list(self._words)
+        chunks = [words[i : i + _WORD_CHUNK] for i in range(0, len(words), _WORD_CHUNK)]
+        if self._pool is not None:
+            results = self._pool.imap(_analyse_words, chunks)
+        else:
+            results = (_analyse_words(chunk, self.analyzers) for chunk in chunks)
+        merged: list[tuple[dict[str, int], list[np.ndarray], list[np.ndarray]]] = [
+            ({}, [np.zeros(1, dtype=np.int64)], []) for _ in self.kinds
+        ]
+        for result in results:
+            for (vocabulary, indptrs, ids), (local, indptr, local_ids) in zip(merged, result, strict=True):
+                start = indptrs[-1][-1] if len(indptrs) > 1 else 0
+                indptrs.append(indptr[1:] + start)
+                ids.append(_merge_vocabulary(vocabulary, local)[local_ids])
+        return [
+            (vocabulary, np.concatenate(indptrs), np.concatenate(ids) if ids else np.empty(0, dtype=np.int32))
+            for vocabulary, indptrs, ids in merged
+        ]
+
+    def build(
+        self,
+        config,
+        doc_article: np.ndarray,
+        article_first: np.ndarray,
+        titles: Sequence[str],
+        *,
+        dtype: type = np.float32,
+    ) -> IndexParts:
+        """The index parts for *config* (a ``SearchConfig``) over every sentence added."""
+        while self._pending:
+            self._merge(self._pending.pop(0).get())
+        counts = np.concatenate(self._counts) if self._counts else np.empty(0, dtype=np.int64)
+        doc_indptr = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        doc_words = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int32)
+        self._counts, self._ids = [], []
+        analysed = self._analyse_vocabulary()
+        self._words = {}
+        fields: list[BM25Index | ComposedIndex] = []
+        primary_stream = primary_indptr = None
+        for position, (spec, (vocabulary, word_indptr, word_terms)) in enumerate(
+            zip(config.fields, analysed, strict=True)
+        ):
+            if is_composed(position, spec.analyzer):
+                keep = np.diff(word_indptr)[doc_words] > 0
+                fields.append(
+                    ComposedIndex.build(
+                        vocabulary, word_indptr, word_terms.astype(np.int32),
+                        _kept_indptr(doc_indptr, keep), doc_words[keep], spec.params,
+                    )
+                )
+                continue
+            stream, indptr = _expand(doc_indptr, doc_words, word_indptr, word_terms)
+            every = np.arange(len(indptr), dtype=np.int64)
+            fields.append(BM25Index.from_streams(vocabulary, every, indptr, stream, spec.params, dtype=dtype))
+            if position == 0:
+                primary_stream, primary_indptr = stream, indptr
+            del stream
+        del doc_words
+        primary = self.analyzers[0]
+        title_terms = [primary.terms(title) for title in titles]
+        article_index = None
+        if config.article_weight and len(titles) and fields and not isinstance(fields[0], ComposedIndex):
+            article_index = _article_index(
+                fields[0].vocabulary, primary_stream, primary_indptr, np.asarray(doc_article), title_terms,
+                config.article_params, dtype,
+            )
+        return IndexParts(
+            fields=fields,
+            article_index=article_index,
+            title_index=TermSetIndex.build(title_terms),
+            doc_article=np.ascontiguousarray(doc_article, dtype=np.int32),
+            article_first=np.ascontiguousarray(article_first, dtype=np.int32),
+        )
+
+
+def _article_index(
+    vocabulary: Mapping[str, int],
+    stream: np.ndarray,
+    doc_indptr: np.ndarray,
+    doc_article: np.ndarray,
+    title_terms: Sequence[Sequence[str]],
+    params: BM25Params,
+    dtype: type,
+) -> BM25Index:
+    """BM25 over articles: each article is its sentences' terms followed by its title's."""
+    n_articles = len(title_terms)
+    extra: dict[str, int] = {}
+    title_ids: list[int] = []
+    title_indptr = np.zeros(n_articles + 1, dtype=np.int64)
+    for article, terms in enumerate(title_terms):
+        for term in terms:
+            term_id = vocabulary.get(term)
+            if term_id is None:
+                term_id = len(vocabulary) + extra.setdefault(term, len(extra))
+            title_ids.append(term_id)
+        title_indptr[article + 1] = len(title_ids)
+    merged = ExtendedVocabulary(vocabulary, extra)
+    titles = np.asarray(title_ids, dtype=np.int32)
+    if len(doc_article) and np.any(np.diff(doc_article) < 0):
+        # Sentences not grouped by article: put each article's sentences together first.
+        order = np.argsort(doc_article, kind="stable")
+        lengths = np.diff(doc_indptr)[order]
+        starts = np.repeat(doc_indptr[:-1][order], lengths)
+        offsets = np.arange(lengths.sum(), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        stream = stream[starts + offsets]
+        doc_indptr = np.concatenate(([0], np.cumsum(lengths)))
+        doc_article = doc_article[order]
+    group_starts = np.searchsorted(doc_article, np.arange(n_articles + 1), side="left").astype(np.int64)
+    return BM25Index.from_streams(
+        merged, group_starts, doc_indptr, stream, params, extra_indptr=title_indptr, extra_stream=titles, dtype=dtype
+    )
+
+
+def build_parts(
+    config,
+    texts: Iterable[str],
+    doc_article: np.ndarray,
+    article_first: np.ndarray,
+    titles: Sequence[str],
+    *,
+    workers: int = 1,
+    dtype: type = np.float32,
+) -> IndexParts:
+    """Analyse *texts* (the sentences, in document order) and build the parts for *config*."""
+    with CorpusAnalyser([f.analyzer for f in config.fields], workers=workers) as analyser:
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) == BATCH_SENTENCES:
+                analyser.add(batch)
+                batch = []
+        if batch:
+            analyser.add(batch)
+        return analyser.build(config, doc_article, article_first, titles, dtype=dtype)
+
+
+if numba is None:  # pragma: no cover
+    log.warning("numba is not installed: indexing and search work, but slowly on large corpora")

@@ -3,8 +3,10 @@
 Each field (light stems, character n-grams, roots...) is a :class:`~retrieval.index.BM25Index`
 over the same sentences. A question's scores are normalised per field and summed with the
 field weights; the sentence's article (its own BM25 score and a title match) is added as
-context. The confidence of a hit is the share of the question's idf mass that the sentence
-matches: a sentence that shares only a common word with the question is not an answer.
+context. Character n-gram fields re-rank the best ``rerank_depth`` sentences of the others
+(a :class:`~retrieval.index.ComposedIndex`): their postings would cost ten times the rest.
+The confidence of a hit is the share of the question's idf mass that the sentence matches:
+a sentence that shares only a common word with the question is not an answer.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .confidence import coverage, profile
-from .index import BM25Index, BM25Params, top_k
+from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranker, build_parts
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
 # article about X usually is that definition.
@@ -43,6 +46,9 @@ class SearchConfig:
     title_weight: float = 0.0
     lead_weight: float = 0.0
     article_params: BM25Params = field(default_factory=BM25Params)
+    # How many of the best sentences by the other fields the n-gram fields score. On ARCD any
+    # depth from 100 ranks exactly as scoring every sentence; 1000 leaves room at a million.
+    rerank_depth: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,30 +108,40 @@ class SearchIndex:
         sentences: Sequence[SentenceRecord],
         config: SearchConfig,
         aliases: AliasTable | None = None,
+        *,
+        parts: IndexParts | None = None,
     ) -> None:
+        """Index *sentences*; with *parts* (built by ``index.CorpusAnalyser`` or loaded from a
+        snapshot, aliases included) nothing is analysed again and *sentences* is kept as given."""
         self.articles = list(articles)
-        self.sentences = list(sentences)
+        self.sentences = sentences if parts is not None else list(sentences)
         self.config = config
-        self.aliases = AliasTable.for_corpus(aliases, [s.text for s in self.sentences])
         self.analyzers = [Analyzer(f.analyzer) for f in config.fields]
         self.primary = self.analyzers[0]
-        texts = [s.text for s in self.sentences]
-        self.fields = [
-            BM25Index.build([a.terms(t) for t in texts], f.params)
-            for a, f in zip(self.analyzers, config.fields, strict=True)
-        ]
-        self.doc_article = np.fromiter((s.article for s in self.sentences), dtype=np.int64, count=len(self.sentences))
-        primary = self.fields[0]
-        self._primary_doc_freq = np.diff(primary.weights.indptr)
-        self._article_index: BM25Index | None = None
-        if config.article_weight and self.articles:
-            per_article: list[list[str]] = [[] for _ in self.articles]
-            for s, terms in zip(self.sentences, self._primary_terms(texts), strict=True):
-                per_article[s.article].extend(terms)
-            for i, article in enumerate(self.articles):
-                per_article[i].extend(self.primary.terms(article.title))
-            self._article_index = BM25Index.build(per_article, config.article_params)
-        self._title_terms = [frozenset(self.primary.terms(a.title)) for a in self.articles]
+        if parts is None:
+            texts = [s.text for s in self.sentences]
+            parts = build_parts(
+                config,
+                texts,
+                np.fromiter((s.article for s in self.sentences), dtype=np.int32, count=len(self.sentences)),
+                np.fromiter((a.first_doc for a in self.articles), dtype=np.int32, count=len(self.articles)),
+                [a.title for a in self.articles],
+            )
+            parts.aliases = AliasTable.for_corpus(aliases, texts)
+        self.parts = parts
+        self.aliases = parts.aliases if parts.aliases is not None else AliasTable.for_corpus(aliases, [])
+        self.fields = parts.fields
+        self.doc_article = parts.doc_article
+        self._article_first = parts.article_first
+        self._article_index: BM25Index | None = parts.article_index
+        self._title_index = parts.title_index
+        self._primary_doc_freq = np.diff(self.fields[0].weights.indptr)
+        postings = sum(not isinstance(f, ComposedIndex) for f in self.fields)
+        self._ranker = Ranker(len(self.sentences), self.doc_article, self._article_first, postings)
+
+    @cached_property
+    def _title_terms(self) -> list[frozenset[str]]:
+        return [frozenset(self.primary.terms(a.title)) for a in self.articles]
 
     def _primary_terms(self, texts: Sequence[str]) -> list[list[str]]:
         return [self.primary.terms(t) for t in texts]
@@ -161,27 +177,21 @@ class SearchIndex:
         known = sum(1 for t in primary_terms if t in self.fields[0].vocabulary)
         if not self.sentences or not primary_terms:
             return SearchResult([], primary_terms, known)
-        doc_parts: list[np.ndarray] = []
-        score_parts: list[np.ndarray] = []
+        postings: list = []
+        rerank: list = []
         for analyzer, index, cfg in zip(self.analyzers, self.fields, self.config.fields, strict=True):
-            docs, scores = index.score(analyzer.terms(expanded), with_floor=False)
-            if len(docs) == 0 or cfg.weight == 0:
-                continue
-            top = scores.max()
-            if top <= 0:
-                continue
-            doc_parts.append(docs)
-            score_parts.append(scores * (cfg.weight / top))
-        if not doc_parts:
+            if cfg.weight:
+                group = rerank if isinstance(index, ComposedIndex) else postings
+                group.append((index, analyzer.terms(expanded), cfg.weight))
+        cfg = self.config
+        lead = cfg.lead_weight if cfg.lead_weight and self._is_definition(question) else 0.0
+        best = self._ranker.rank(
+            postings, rerank, self._article_extra(expanded, primary_terms), lead, k, cfg.rerank_depth
+        )
+        if not len(best.docs):
             return SearchResult([], primary_terms, known)
-        if len(doc_parts) == 1:
-            docs, scores = doc_parts[0], score_parts[0]
-        else:
-            docs, inverse = np.unique(np.concatenate(doc_parts), return_inverse=True)
-            scores = np.bincount(inverse, weights=np.concatenate(score_parts), minlength=len(docs))
-        match = dict(zip(docs.tolist(), scores.tolist(), strict=True))
-        scores = scores + self._context(docs, expanded, primary_terms, question)
-        ranked = top_k(docs, scores, k)
+        match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
+        ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
         asked = profile(question, self.idf, self.aliases)
 
         def covered(doc: int) -> float:
@@ -190,23 +200,32 @@ class SearchIndex:
         hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
 
-    def _context(self, docs: np.ndarray, expanded: str, terms: frozenset[str], question: str) -> np.ndarray:
+    def _article_extra(self, expanded: str, terms: frozenset[str]) -> np.ndarray | None:
+        """Context per article: its own BM25 score (normalised) and the share of the question's
+        terms its title has, weighted; None when neither applies."""
         cfg = self.config
-        extra = np.zeros(len(docs))
-        articles = self.doc_article[docs]
+        extra = None
         if self._article_index is not None:
-            a_docs, a_scores = self._article_index.score(self.primary.terms(expanded), with_floor=False)
-            if len(a_docs) and a_scores.max() > 0:
-                by_article = np.zeros(len(self.articles))
-                by_article[a_docs] = a_scores / a_scores.max()
-                extra += cfg.article_weight * by_article[articles]
+            extra = self._article_index.dense_weights(self.primary.terms(expanded))
+            top = extra.max() if len(extra) else 0.0
+            if top > 0:
+                extra /= top
+                extra *= cfg.article_weight
+            else:
+                extra = None
         if cfg.title_weight and terms:
-            share = np.array([len(terms & self._title_terms[a]) / len(terms) for a in range(len(self.articles))])
-            extra += cfg.title_weight * share[articles]
-        if cfg.lead_weight and self._is_definition(question):
-            first = np.array([self.articles[a].first_doc for a in articles])
-            extra += cfg.lead_weight * (docs == first)
+            share = cfg.title_weight * (self._title_index.overlap(terms) / len(terms))
+            extra = share if extra is None else extra + share
         return extra
+
+    def _context(self, docs: np.ndarray, expanded: str, terms: frozenset[str], question: str) -> np.ndarray:
+        """What context adds to the score of each of *docs* (article, title, opening sentence)."""
+        articles = self.doc_article[docs]
+        extra = self._article_extra(expanded, terms)
+        out = extra[articles] if extra is not None else np.zeros(len(docs))
+        if self.config.lead_weight and self._is_definition(question):
+            out = out + self.config.lead_weight * (docs == self._article_first[articles])
+        return out
 
     @staticmethod
     def _is_definition(question: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Connection,
     ForeignKey,
     Index,
     String,
@@ -23,8 +24,10 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 
@@ -172,8 +175,71 @@ class Store:
         with self.session() as s:
             return s.get(IndexState, 1)
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session whose reads all see one committed state of the database.
+
+        Reading a million sentences takes seconds; a reindex committed by another process
+        meanwhile must not mix its articles with the old sentences. PostgreSQL gets a
+        REPEATABLE READ transaction; SQLite (whose driver only opens a transaction for writes)
+        an explicit read transaction, which WAL keeps on one snapshot.
+        """
+        with self._sessions() as session, session.begin():
+            if self.is_sqlite:
+                session.connection().exec_driver_sql("BEGIN")
+            else:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
+    def try_reindex_lock(self, session: Session) -> bool:
+        """Take the database-wide reindex lock for *session*'s transaction; False if taken.
+
+        PostgreSQL: a transaction-level advisory lock, released by commit, rollback or the
+        death of the process (its connection closes). SQLite: the single writer's lock, taken
+        now rather than at the first write; a few seconds' wait covers other processes logging
+        a question, a running reindex holds it far longer.
+        """
+        connection = session.connection()
+        if not self.is_sqlite:
+            taken = connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
+            return bool(taken.scalar())
+        return _sqlite_write_lock(connection, SQLITE_LOCK_WAIT_MS)
+
+    def sentence_batches(self, session: Session, size: int) -> Iterator[list[Any]]:
+        """Every sentence (id, article_id, position, start, end, text) in article and position
+        order, *size* rows at a time (streamed: memory holds one batch)."""
+        query = (
+            select(Sentence.id, Sentence.article_id, Sentence.position, Sentence.start, Sentence.end, Sentence.text)
+            .order_by(Sentence.article_id, Sentence.position)
+            .execution_options(yield_per=size)
+        )
+        # Core, not ORM, rows: a third less time per row at a million rows.
+        yield from session.connection().execute(query).partitions(size)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# pg_try_advisory_xact_lock takes a 64-bit key: "Sanad" in ASCII, shared by every process.
+REINDEX_LOCK_KEY = 0x53616E6164
+SQLITE_LOCK_WAIT_MS = 3000
+
+
+def _sqlite_write_lock(connection: Connection, wait_ms: int) -> bool:
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    (previous,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        # Any write takes the lock; this one changes nothing.
+        connection.execute(text("UPDATE index_state SET version = version WHERE id = 1"))
+        return True
+    except OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

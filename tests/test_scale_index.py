@@ -1,0 +1,230 @@
+"""The index built for scale ranks exactly like the plain construction it replaces.
+
+The fast build (raw words analysed once each, fields assembled with numpy, optionally in worker
+processes) must give every field the terms ``Analyzer.terms`` gives; the n-gram field without
+postings must score like a postings index; the ranking kernels must rank like a dense sum.
+"""
+
+import random
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25L, BM25Okapi, BM25Plus
+
+from retrieval.arabic import Analyzer
+from retrieval.documents import load_paths
+from retrieval.index import BM25Index, BM25Params, ComposedIndex, CorpusAnalyser, build_parts, top_k
+from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
+from retrieval.sentences import split_sentences
+
+from .conftest import SEEDS
+
+REFERENCE = {"okapi": BM25Okapi, "l": BM25L, "plus": BM25Plus}
+
+# Text that exercises the analysis: diacritics and tatweel inside words, Arabic-Indic digits with
+# separators, Latin glued to digits, a presentation-form ligature, invisible characters, a word
+# made of marks only, stop words and repeated words.
+TRICKY = [
+    "كَتَبَ الطّالِبُ الــدرسَ في عام ٢٠٢٣م وباعت Great Wall ١٫١١ مليون سيارة.",
+    "قال ﷺ إن x5 و2023م و1.002.000 أرقام\u200c مختلفة\u200f تماما ًً.",
+    "ما هو الذكاء الاصطناعي؟ الذكاء الاصطناعي هو الذكاء الذي تبديه الآلات.",
+    "ﻻ شيء هنا سوى الكلمات الكلمات الكلمات!",
+]
+
+
+def seed_texts() -> list[str]:
+    texts = []
+    for doc in load_paths([SEEDS]).documents:
+        texts.extend(doc.text[s.start : s.end] for s in split_sentences(doc.text))
+    return texts + TRICKY
+
+
+def records(texts: list[str], per_article: int = 5):
+    articles, sentences = [], []
+    for a, start in enumerate(range(0, len(texts), per_article)):
+        chunk = texts[start : start + per_article]
+        first = len(sentences)
+        for pos, text in enumerate(chunk, 1):
+            sentences.append(SentenceRecord(len(sentences), a, pos, 0, len(text), text))
+        articles.append(ArticleRecord(a, " ".join(chunk[0].split()[:4]), f"s{a}", None, first, len(chunk)))
+    return articles, sentences
+
+
+CONFIG = SearchConfig(
+    fields=(
+        FieldConfig("light", 1.0, BM25Params("plus", 0.2, 0.0)),
+        FieldConfig("ngram", 2.0, BM25Params("plus", 0.2, 0.0)),
+        FieldConfig("root", 0.3, BM25Params("plus", 0.2, 0.0)),
+    ),
+    article_weight=1.0,
+    title_weight=4.0,
+    lead_weight=0.6,
+    article_params=BM25Params("plus", 0.2, 0.0),
+)
+
+
+def build(texts, config=CONFIG, workers=1):
+    articles, sentences = records(texts)
+    with CorpusAnalyser([f.analyzer for f in config.fields], workers=workers) as analyser:
+        analyser.add(texts)
+        return analyser.build(
+            config,
+            np.array([s.article for s in sentences], dtype=np.int32),
+            np.array([a.first_doc for a in articles], dtype=np.int32),
+            [a.title for a in articles],
+            dtype=np.float64,
+        )
+
+
+QUERIES = ["متى تخطط شاومي لإنتاج أول سيارة؟", "كم سيارة باعت Great Wall؟", "الذكاء الاصطناعي الكلمات", "٢٠٢٣ x5 ﷺ"]
+
+
+def test_fast_build_gives_every_field_the_analyzers_terms():
+    texts = seed_texts()
+    parts = build(texts)
+    for position, spec in enumerate(CONFIG.fields):
+        analyzer = Analyzer(spec.analyzer)
+        expected = BM25Index.build([analyzer.terms(t) for t in texts], spec.params)
+        field = parts.fields[position]
+        assert set(field.vocabulary) == set(expected.vocabulary)
+        for question in QUERIES + texts[:5]:
+            query = analyzer.terms(question)
+            np.testing.assert_allclose(field.dense_scores(query), expected.dense_scores(query), rtol=1e-12, atol=1e-12)
+
+
+def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25():
+    texts = seed_texts()
+    grams = Analyzer("ngram")
+    docs = [grams.terms(t) for t in texts]
+    for variant in ("okapi", "l", "plus"):
+        config = SearchConfig(fields=(FieldConfig("light"), FieldConfig("ngram", 1.0, BM25Params(variant, 1.2, 0.75))))
+        field = build(texts, config).fields[1]
+        assert isinstance(field, ComposedIndex)
+        theirs = REFERENCE[variant](docs, k1=1.2, b=0.75)
+        for question in QUERIES:
+            query = grams.terms(question)
+            np.testing.assert_allclose(field.dense_scores(query), theirs.get_scores(query), rtol=1e-9, atol=1e-12)
+        query = grams.terms(QUERIES[0])
+        some = np.array([3, 0, 7])
+        scores, holds = field.score_docs(query, some)
+        held, all_scores = field.score(query, with_floor=False)
+        dense = np.zeros(len(texts))
+        dense[held] = all_scores
+        np.testing.assert_allclose(scores, dense[some])
+        assert holds.tolist() == np.isin(some, held).tolist()
+
+
+def test_article_index_equals_articles_as_documents():
+    texts = seed_texts()
+    articles, sentences = records(texts)
+    parts = build(texts)
+    light = Analyzer("light")
+    per_article = [[] for _ in articles]
+    for s in sentences:
+        per_article[s.article].extend(light.terms(s.text))
+    for i, a in enumerate(articles):
+        per_article[i].extend(light.terms(a.title))
+    expected = BM25Index.build(per_article, CONFIG.article_params)
+    for question in QUERIES:
+        query = light.terms(question)
+        np.testing.assert_allclose(
+            parts.article_index.dense_scores(query), expected.dense_scores(query), rtol=1e-12, atol=1e-12
+        )
+    overlap = parts.title_index.overlap({"شاومي", "سيار", "غير موجود"})
+    titles = [frozenset(light.terms(a.title)) for a in articles]
+    assert overlap.tolist() == [len({"شاومي", "سيار", "غير موجود"} & t) for t in titles]
+
+
+def dense_reference(index: SearchIndex, question: str, k: int) -> list[tuple[int, float]]:
+    """The ranking as the index computed it before the kernels: every field scores every
+    sentence, each normalised by its best, summed with the context (n-grams over all)."""
+    expanded = index.expand(question)
+    terms = frozenset(index.primary.terms(expanded))
+    total = np.zeros(len(index))
+    reached = np.zeros(len(index), dtype=bool)
+    fields = list(zip(index.analyzers, index.fields, index.config.fields, strict=True))
+    # Stem fields first: they decide which sentences are candidates at all.
+    fields.sort(key=lambda f: isinstance(f[1], ComposedIndex))
+    for analyzer, field, cfg in fields:
+        docs, scores = field.score(analyzer.terms(expanded), with_floor=False)
+        if isinstance(field, ComposedIndex):  # re-ranks the candidates, normalised by their best
+            keep = reached[docs]
+            docs, scores = docs[keep], scores[keep]
+        if len(docs) == 0 or cfg.weight == 0 or scores.max() <= 0:
+            continue
+        total[docs] += scores * (cfg.weight / scores.max())
+        if not isinstance(field, ComposedIndex):
+            reached[docs] = True
+    docs = np.flatnonzero(reached)
+    scores = total[docs] + index._context(docs, expanded, terms, question)
+    order = np.lexsort((docs, -scores))[:k]
+    return [(int(docs[i]), float(scores[i])) for i in order]
+
+
+def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything():
+    texts = seed_texts() * 3  # repeated sentences: many exact ties, broken by position
+    articles, sentences = records(texts)
+    index = SearchIndex(articles, sentences, CONFIG)
+    rng = random.Random(4)
+    words = " ".join(texts).split()
+    questions = QUERIES + ["ما هو " + rng.choice(words) for _ in range(10)]
+    questions += [" ".join(rng.sample(words, rng.randint(2, 6))) for _ in range(40)]
+    for question in questions:
+        ours = [(h.doc, h.score) for h in index.search(question, 10).hits]
+        reference = dense_reference(index, question, 10)
+        assert [d for d, _ in ours] == [d for d, _ in reference], question
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+
+
+def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():
+    texts = seed_texts()
+    articles, sentences = records(texts)
+    shallow = SearchIndex(articles, sentences, _with_depth(1))
+    hits = shallow.search("كم سيارة باعت Great Wall؟", 5).hits
+    assert len(hits) == 5  # every candidate is still ranked by the stem fields and context
+    assert hits == sorted(hits, key=lambda h: (-h.score, h.doc))
+
+
+def _with_depth(depth: int) -> SearchConfig:
+    from dataclasses import replace
+
+    return replace(CONFIG, rerank_depth=depth)
+
+
+def test_analysis_in_worker_processes_builds_the_same_index():
+    texts = seed_texts()
+    alone, pooled = build(texts), build(texts, workers=2)
+    for one, two in zip(alone.fields, pooled.fields, strict=True):
+        assert dict(one.vocabulary) == dict(two.vocabulary)
+        np.testing.assert_array_equal(one.idf, two.idf)
+    np.testing.assert_array_equal(alone.fields[0].weights.toarray(), pooled.fields[0].weights.toarray())
+
+
+def test_an_empty_corpus_builds_and_answers_nothing():
+    parts = build_parts(CONFIG, [], np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), [])
+    index = SearchIndex([], [], CONFIG, parts=parts)
+    assert index.search("أي سؤال", 5).hits == []
+
+
+@pytest.mark.parametrize("variant", ["okapi", "plus"])
+def test_float32_fields_rank_like_float64(variant):
+    texts = seed_texts()
+    analyzer = Analyzer("light")
+    docs = [analyzer.terms(t) for t in texts]
+    exact = BM25Index.build(docs, BM25Params(variant, 0.2, 0.0))
+    small = BM25Index.build(docs, BM25Params(variant, 0.2, 0.0), dtype=np.float32)
+    for question in QUERIES:
+        query = analyzer.terms(question)
+        np.testing.assert_allclose(small.dense_scores(query), exact.dense_scores(query), rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["okapi", "plus"])
+def test_top_k_selects_like_sorting_every_score(variant):
+    rng = random.Random(2)
+    vocabulary = [f"w{i}" for i in range(40)]
+    docs = [rng.choices(vocabulary, k=rng.randint(1, 6)) for _ in range(3000)]  # many exact ties
+    index = BM25Index.build(docs, BM25Params(variant, 1.2, 0.75))
+    for _ in range(30):
+        query = rng.sample(vocabulary, rng.randint(1, 4))
+        for k in (1, 10, 5000):
+            assert index.top_k(query, k) == top_k(*index.score(query), k)

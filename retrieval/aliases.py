@@ -22,6 +22,7 @@ _PAIR_PATTERNS = (
     re.compile(rf"({_ARABIC_RUN})\s+({_LATIN_NAME})"),
 )
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
+_ANY_CAPITAL = re.compile(r"[A-Z]")
 MIN_ARABIC_NAME = 4  # letters; shorter Arabic words are too often ordinary words
 
 
@@ -42,6 +43,8 @@ def mine_pairs(texts: Iterable[str]) -> list[tuple[str, str]]:
     """(Arabic, Latin) spellings of one name found side by side in *texts*."""
     pairs: set[tuple[str, str]] = set()
     for text in texts:
+        if not _ANY_CAPITAL.search(text):  # every pattern needs a capitalised Latin name
+            continue
         for number, pattern in enumerate(_PAIR_PATTERNS):
             for match in pattern.finditer(text):
                 arabic, latin = match.groups() if number != 1 else match.groups()[::-1]

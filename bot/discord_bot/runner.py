@@ -12,43 +12,16 @@ from collections.abc import Iterator
 import discord
 
 from ..app import App
+from ..redaction import Redactor
 from .client import SanadBot, configure_rest, sync_tree
 
 log = logging.getLogger(__name__)
-
-REDACTED = "[redacted]"
-
-
-class RedactSecrets(logging.Filter):
-    """Replace secrets in log records, tracebacks included, before any handler writes them."""
-
-    def __init__(self, *secrets: str) -> None:
-        super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
-
-    def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record in place; never drops it."""
-        message = record.getMessage()
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        return True
-
 
 @contextlib.contextmanager
 def redacted_logs(*secrets: str) -> Iterator[None]:
     """Redact *secrets* from everything the root logger's handlers write, while in the block."""
     handlers = list(logging.getLogger().handlers)
-    redact = RedactSecrets(*secrets)
+    redact = Redactor(secrets)
     for handler in handlers:
         handler.addFilter(redact)
     try:

@@ -30,5 +30,8 @@ lint: $(VENV)/.installed-test
 eval: $(VENV)/.installed
 	$(BIN)/sanad eval ../shared/eval/arcd-train.json
 
+bench: $(VENV)/.installed
+	$(BIN)/python bench/benchmark.py
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -661,6 +661,24 @@ def _worse(value_a, doc_a, value_b, doc_b):  # pragma: no cover - compiled
 
 
 @_kernel
+def _push(values, docs, extra, filled, value, doc, extra_value):  # pragma: no cover - compiled
+    """Append to a heap of *filled* items (worst on top) and restore it from the bottom up."""
+    j = filled
+    values[j] = value
+    docs[j] = doc
+    extra[j] = extra_value
+    while j > 0:
+        parent = (j - 1) // 2
+        if _worse(values[j], docs[j], values[parent], docs[parent]):
+            values[j], values[parent] = values[parent], values[j]
+            docs[j], docs[parent] = docs[parent], docs[j]
+            extra[j], extra[parent] = extra[parent], extra[j]
+            j = parent
+        else:
+            break
+
+
+@_kernel
 def _sift_down(values, docs, extra, size, i):  # pragma: no cover - compiled
     while True:
         left = 2 * i + 1
@@ -715,21 +733,8 @@ def _preselect(
         if lead != 0.0 and article_first[a] == d:
             v += lead
         if filled < size:
-            # Append, then restore the heap (worst on top) from the bottom up.
-            j = filled
-            values[j] = v
-            docs[j] = d
-            match[j] = m
+            _push(values, docs, match, filled, v, d, m)
             filled += 1
-            while j > 0:
-                parent = (j - 1) // 2
-                if _worse(values[j], docs[j], values[parent], docs[parent]):
-                    values[j], values[parent] = values[parent], values[j]
-                    docs[j], docs[parent] = docs[parent], docs[j]
-                    match[j], match[parent] = match[parent], match[j]
-                    j = parent
-                else:
-                    break
         elif _worse(values[0], docs[0], v, d):
             values[0] = v
             docs[0] = d
@@ -750,18 +755,8 @@ def _top_found(acc, found, n, floor, k):  # pragma: no cover - compiled
         d = found[i]
         v = acc[d] + floor
         if filled < size:
-            j = filled
-            values[j] = v
-            docs[j] = d
+            _push(values, docs, spare, filled, v, d, 0.0)
             filled += 1
-            while j > 0:
-                parent = (j - 1) // 2
-                if _worse(values[j], docs[j], values[parent], docs[parent]):
-                    values[j], values[parent] = values[parent], values[j]
-                    docs[j], docs[parent] = docs[parent], docs[j]
-                    j = parent
-                else:
-                    break
         elif _worse(values[0], docs[0], v, d):
             values[0] = v
             docs[0] = d

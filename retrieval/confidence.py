@@ -5,16 +5,23 @@ one; a word the corpus never saw weighs the most). A sentence covers a word full
 has the same light stem, mostly when it shares the root, and in part when a word of it is
 spelled nearly the same (character-trigram overlap, for typos). Name aliases count as the
 name: a question that writes شاومي is covered by a sentence that writes Xiaomi.
+
+:func:`coverage` reads a sentence's text; :class:`IndexedCoverage` gives the same numbers from
+the index's fields (stems, roots and character n-grams of every sentence's words), without
+analysing the text again: that is what keeps answering fast at a million sentences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from .aliases import AliasTable
 from .arabic import STOP_WORDS, light_stem, root_stem, tokenize
+from .index import BM25Index, ComposedIndex
 
 ROOT_CREDIT = 0.7  # same root, different stem: related, not the same word
 TYPO_MIN_OVERLAP = 0.5  # trigram Jaccard from which a near spelling counts
@@ -89,3 +96,51 @@ def coverage(question: QuestionProfile, sentence: str) -> float:
             credit = max(credit, min(_credit(a, stems, roots, grams) for a in alts))
         covered += weight * credit
     return covered / total
+
+
+class IndexedCoverage:
+    """:func:`coverage` for many sentences at once, read from the index.
+
+    *stems* is the light-stem field, *roots* the root field and *grams* the character n-gram
+    field of the same sentences; each of their words was analysed exactly as :func:`coverage`
+    analyses a sentence's words, so the result is the same number.
+    """
+
+    def __init__(self, stems: BM25Index, roots: BM25Index | ComposedIndex, grams: ComposedIndex) -> None:
+        self.stems = stems
+        self.roots = roots
+        self.grams = grams
+
+    def __call__(self, question: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
+        """The coverage of *question* by each of *docs* (sentence ids), in order."""
+        docs = np.asarray(docs, dtype=np.int64)
+        total = sum(question.weights)
+        if not total or not len(docs):
+            return np.zeros(len(docs))
+        # Probes: the question's words, then every alternative spelling's words.
+        probes = list(question.words)
+        alternative_columns = []
+        for alts in question.alternatives:
+            alternative_columns.append(list(range(len(probes), len(probes) + len(alts))))
+            probes.extend(alts)
+        stems = self.stems.vocabulary
+        roots = self.roots.vocabulary
+        grams = self.grams.vocabulary
+        stem_ids = [stems.get(w.stem, -1) for w in probes]
+        root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
+        trigrams = [
+            ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
+            for w in probes
+        ]
+        same_stem = self.stems.holds(stem_ids, docs)
+        same_root = self.roots.holds(root_ids, docs)
+        overlap = self.grams.trigram_overlap(trigrams, docs)
+        near = np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0)
+        credit = np.where(same_stem, 1.0, np.maximum(np.where(same_root, ROOT_CREDIT, 0.0), near))
+        covered = np.zeros(len(docs))
+        for i, (weight, columns) in enumerate(zip(question.weights, alternative_columns, strict=True)):
+            word_credit = credit[:, i]
+            if columns:
+                word_credit = np.maximum(word_credit, credit[:, columns].min(axis=1))
+            covered = covered + weight * word_credit
+        return covered / total

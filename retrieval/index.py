@@ -198,6 +198,15 @@ class BM25Index:
                 ids[term_id] += 1
         return ids
 
+    def holds(self, term_ids: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """Whether each of *docs* has each term (an id of -1 is had by none), as bool[docs, terms].
+
+        A binary search in each term's postings (they are sorted by document).
+        """
+        return _postings_hold(
+            self._indptr, self._indices, np.asarray(term_ids, dtype=np.int64), np.asarray(docs, dtype=np.int64)
+        )
+
     def floor(self, query_ids: Counter[int]) -> float:
         """Score every document gets from the query regardless of its words (BM25+ only)."""
         if self.params.variant != "plus":
@@ -387,6 +396,30 @@ class ComposedIndex:
     def top_k(self, tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The *k* best documents, ties broken by the lower document id."""
         return top_k(*self.score(tokens), k)
+
+    def holds(self, term_ids: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """Whether each of *docs* has each term (an id of -1 is had by none), as bool[docs, terms]."""
+        return _records_hold(
+            self.word_records, self.doc_indptr, self.doc_words,
+            np.asarray(term_ids, dtype=np.int64), np.asarray(docs, dtype=np.int64),
+        )
+
+    def trigram_overlap(self, probes: Sequence[tuple[Sequence[int], int]], docs: np.ndarray) -> np.ndarray:
+        """For each of *docs* and each probe word, the best Jaccard overlap of the probe's trigrams
+        with those of one word of the document, as float[docs, probes].
+
+        A probe is (the ids of its trigrams that the index knows, how many distinct trigrams it
+        has in all). This reads the layout of :func:`~retrieval.arabic.char_ngrams` with sizes
+        (3, 4): a word of *n* letters has *n* trigrams, written first, then *n* - 1 four-grams.
+        """
+        indptr = np.zeros(len(probes) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(ids) for ids, _ in probes])
+        terms = np.fromiter((t for ids, _ in probes for t in ids), dtype=np.int64, count=int(indptr[-1]))
+        sizes = np.fromiter((size for _, size in probes), dtype=np.int64, count=len(probes))
+        return _trigram_overlap(
+            self.word_records, self.doc_indptr, self.doc_words, indptr, terms, sizes,
+            np.asarray(docs, dtype=np.int64),
+        )
 
 
 class TermSetIndex:
@@ -805,6 +838,78 @@ def _composed_scores(
                 total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
         scores[i] = total
     return scores, holds
+
+
+@_kernel
+def _postings_hold(indptr, indices, terms, docs):  # pragma: no cover - compiled
+    out = np.zeros((len(docs), len(terms)), dtype=np.bool_)
+    for j in range(len(terms)):
+        t = terms[j]
+        if t < 0:
+            continue
+        first = indptr[t]
+        last = indptr[t + 1]
+        for i in range(len(docs)):
+            d = docs[i]
+            lo = first
+            hi = last
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if indices[mid] < d:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[i, j] = lo < last and indices[lo] == d
+    return out
+
+
+@_kernel
+def _records_hold(records, doc_indptr, doc_words, terms, docs):  # pragma: no cover - compiled
+    out = np.zeros((len(docs), len(terms)), dtype=np.bool_)
+    for i in range(len(docs)):
+        d = docs[i]
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            at = doc_words[p]
+            for q in range(at + 1, at + 1 + records[at]):
+                t = records[q]
+                for j in range(len(terms)):
+                    if terms[j] == t:
+                        out[i, j] = True
+    return out
+
+
+@_kernel
+def _trigram_overlap(records, doc_indptr, doc_words, probe_indptr, probe_terms, probe_sizes, docs):  # pragma: no cover
+    n_probes = len(probe_sizes)
+    out = np.zeros((len(docs), n_probes))
+    for i in range(len(docs)):
+        d = docs[i]
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            at = doc_words[p]
+            n_trigrams = (records[at] + 1) // 2
+            first = at + 1
+            distinct = 0
+            for a in range(n_trigrams):
+                seen_before = False
+                for b in range(a):
+                    if records[first + b] == records[first + a]:
+                        seen_before = True
+                        break
+                if not seen_before:
+                    distinct += 1
+            for j in range(n_probes):
+                shared = 0
+                for q in range(probe_indptr[j], probe_indptr[j + 1]):
+                    t = probe_terms[q]
+                    for a in range(n_trigrams):
+                        if records[first + a] == t:
+                            shared += 1
+                            break
+                if shared:
+                    overlap = shared / (probe_sizes[j] + distinct - shared)
+                    if overlap > out[i, j]:
+                        out[i, j] = overlap
+    return out
 
 
 @_kernel

@@ -20,7 +20,7 @@ import numpy as np
 
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
-from .confidence import coverage, profile
+from .confidence import IndexedCoverage, QuestionProfile, coverage, profile
 from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranker, build_parts
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
@@ -138,6 +138,26 @@ class SearchIndex:
         self._primary_doc_freq = np.diff(self.fields[0].weights.indptr)
         postings = sum(not isinstance(f, ComposedIndex) for f in self.fields)
         self._ranker = Ranker(len(self.sentences), self.doc_article, self._article_first, postings)
+        self._indexed_coverage = self._coverage_from_fields()
+
+    def _coverage_from_fields(self) -> IndexedCoverage | None:
+        """Confidence read from the fields when they hold what it needs (the tuned configuration
+        does); otherwise each hit's text is analysed again (fine for small corpora)."""
+        kinds = {a.kind: f for a, f in zip(self.analyzers, self.fields, strict=True)}
+        stems, roots, grams = kinds.get("light"), kinds.get("root"), kinds.get("ngram")
+        if self.primary.kind != "light" or roots is None or not isinstance(grams, ComposedIndex):
+            return None
+        return IndexedCoverage(stems, roots, grams)
+
+    @property
+    def coverage_from_index(self) -> bool:
+        """Whether confidence is read from the fields rather than from the hits' text."""
+        return self._indexed_coverage is not None
+
+    def _coverages(self, asked: QuestionProfile, docs: Sequence[int]) -> list[float]:
+        if self._indexed_coverage is not None:
+            return self._indexed_coverage(asked, docs).tolist()
+        return [coverage(asked, self.sentences[doc].text) for doc in docs]
 
     @cached_property
     def _title_terms(self) -> list[frozenset[str]]:
@@ -193,9 +213,15 @@ class SearchIndex:
         match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
         asked = profile(question, self.idf, self.aliases)
+        known_coverage: dict[int, float] = {}
 
         def covered(doc: int) -> float:
-            return coverage(asked, self.sentences[doc].text)
+            # All the hits at once when the first is asked for: read from the index, twenty
+            # cost about what one costs.
+            if doc not in known_coverage:
+                wanted = [d for d, _ in ranked] if self._indexed_coverage is not None else [doc]
+                known_coverage.update(zip(wanted, self._coverages(asked, wanted), strict=True))
+            return known_coverage[doc]
 
         hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
@@ -234,7 +260,7 @@ class SearchIndex:
 
     def confidence(self, doc: int, question: str) -> float:
         """Share of the question's idf mass that sentence *doc* covers (0..1); see confidence.py."""
-        return coverage(profile(question, self.idf, self.aliases), self.sentences[doc].text)
+        return self._coverages(profile(question, self.idf, self.aliases), [doc])[0]
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:
         """Spans (relative to the sentence) of the words that match the question's terms."""

@@ -9,7 +9,8 @@ letter-level variants of them, with the usual Arabic prefixes and suffixes. Arti
 sentences, a title and a few topic words of their own; a third of the seeds' Latin-script
 name slots keep a Latin name (the seeds are technology news, denser in them than an archive).
 Questions have 3-8 words: a question word and words of one sentence of the corpus (frequent and
-rare alike), some with a typo.
+rare alike), some with a typo. "Source quoted first" is the share of questions whose first quote is
+the sentence they were made from: quality at a size no labelled set reaches.
 
 For each size the table shows: reindex end to end (files -> database -> index -> snapshot), index
 build time alone (database rows -> index), restart to serving (a new process that loads the saved
@@ -218,8 +219,12 @@ def write_corpus(articles: list[Article], folder: Path) -> None:
         (folder / f"part-{start // ARTICLES_PER_FILE:05d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def generate_questions(articles: list[Article], n: int, seed: int = SEED + 2) -> list[str]:
-    """Questions of 3-8 words: a question word and words of one corpus sentence, some misspelt."""
+def generate_questions(articles: list[Article], n: int, seed: int = SEED + 2) -> list[dict[str, str]]:
+    """Questions of 3-8 words: a question word and words of one corpus sentence, some misspelt.
+
+    Each comes with the sentence it was made from (``source``): a quality check at scale, since
+    a good ranking should quote that sentence first.
+    """
     rng = random.Random(seed)
     letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
     questions = []
@@ -237,8 +242,14 @@ def generate_questions(articles: list[Article], n: int, seed: int = SEED + 2) ->
             w[rng.randrange(len(w))] = rng.choice(letters)
             words[i] = "".join(w)
         question = " ".join([opener, *words])
-        questions.append(question + "؟")
+        questions.append({"question": question + "؟", "source": sentence})
     return questions
+
+
+def read_questions(path: str | Path) -> tuple[list[str], list[str]]:
+    """The questions of a file written by :func:`prepare`, and their source sentences."""
+    items = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [i["question"] for i in items], [i["source"] for i in items]
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -266,30 +277,32 @@ def _settings(db_url: str, corpus: Path):
     return Settings(database_url=db_url, corpus_dir=corpus, rate_limit_per_minute=0)
 
 
-def _latencies(service, questions: list[str]) -> tuple[list[float], int, list[float]]:
+def _latencies(service, questions: list[str], sources: list[str]) -> tuple[list[float], int, list[float], int]:
     """Per question: the whole answer (service.ask, as users get it) and the ranking alone
-    (index.search with the k ask uses, without the confidence of each hit)."""
+    (index.search with the k ask uses, without the confidence of each hit); how many were
+    answered, and how many quoted the question's source sentence first."""
     from bot.answers import AnswerStatus
 
     latencies = []
     ranking = []
-    answered = 0
-    for question in questions:
+    answered = found = 0
+    for question, source in zip(questions, sources, strict=True):
         started = time.perf_counter()
         answer = service.ask(question, log_question=False)
         latencies.append((time.perf_counter() - started) * 1000)
         answered += answer.status is AnswerStatus.ANSWERED
+        found += bool(answer.quotes) and answer.quotes[0].text == source
         started = time.perf_counter()
         service.index.search(question, 20)
         ranking.append((time.perf_counter() - started) * 1000)
-    return latencies, answered, ranking
+    return latencies, answered, ranking, found
 
 
 def phase_reindex(args: argparse.Namespace) -> dict:
     """In a fresh process: reindex files -> database -> index, rebuild alone, answer questions."""
     from bot.app import build_app
 
-    questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))
+    questions, sources = read_questions(args.questions)
     app = build_app(_settings(args.db, Path(args.corpus)), index_if_empty=False)
     service = app.service
     started = time.perf_counter()
@@ -307,7 +320,7 @@ def phase_reindex(args: argparse.Namespace) -> dict:
             service._build(session)
         builds.append(time.perf_counter() - started)
     service.ask(questions[0], log_question=False)  # compiled kernels loaded, caches warm
-    latencies, answered, _ranking = _latencies(service, questions)
+    latencies, answered, _ranking, _found = _latencies(service, questions, sources)
     out = {
         "articles": report.articles,
         "sentences": report.sentences,
@@ -382,18 +395,19 @@ def phase_serve(args: argparse.Namespace) -> dict:
     """In a fresh process: start from the saved index, answer one question, then measure."""
     from bot.app import build_app
 
-    questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))
+    questions, sources = read_questions(args.questions)
     app = build_app(_settings(args.db, Path(args.corpus)), index_if_empty=False)
     app.service.ask(questions[0], log_question=False)
     ready = time.time()
     print(json.dumps({"ready": ready}), flush=True)
-    latencies, answered, ranking = _latencies(app.service, questions)
+    latencies, answered, ranking, found = _latencies(app.service, questions, sources)
     out = {
         "ask_p50": percentile(latencies, 0.5),
         "ask_p99": percentile(latencies, 0.99),
         "search_p50": percentile(ranking, 0.5),
         "search_p99": percentile(ranking, 0.99),
         "answered": answered / len(questions),
+        "source_first": found / len(questions),
         "rss_mb": rss_mb()[0],
     }
     app.close()
@@ -408,7 +422,7 @@ def phase_bm25(args: argparse.Namespace) -> dict:
     from retrieval.arabic import Analyzer
     from retrieval.index import BM25Index
 
-    questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))[: args.sample]
+    questions = read_questions(args.questions)[0][: args.sample]
     analyzer = Analyzer("light")
     texts = _corpus_texts(Path(args.corpus))
     tokens = [analyzer.terms(t) for t in texts]
@@ -476,7 +490,7 @@ def _run_phase(name: str, *args: str) -> dict:
 def prepare(size: int, workdir: Path, n_questions: int) -> tuple[Path, Path]:
     """The corpus files and questions for *size* sentences (kept in *workdir* between runs)."""
     folder = workdir / f"corpus-{size}"
-    questions = workdir / f"questions-{size}.json"
+    questions = workdir / f"questions-{size}-v2.json"  # v2: with the source sentences
     marker = folder / ".complete"
     if not marker.exists() or not questions.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -514,6 +528,7 @@ def measure(size: int, workdir: Path, args: argparse.Namespace) -> dict:
         result["serve_rss_mb"] = statistics.median(r["rss_mb"] for r in restarts)
         result["search_p50"] = statistics.median(r["search_p50"] for r in restarts)
         result["search_p99"] = statistics.median(r["search_p99"] for r in restarts)
+        result["source_first"] = restarts[0]["source_first"]
         if not args.skip_bm25:
             print(f"[{size}] rank-bm25...", file=sys.stderr, flush=True)
             sample = args.bm25_sample or (1000 if size <= 10_000 else 200 if size <= 100_000 else 30)
@@ -530,7 +545,8 @@ def table(results: list[dict]) -> str:
     """The results as a Markdown table (and the under-load line where measured)."""
     head = (
         "| sentences | articles | reindex (s) | index build (s) | restart to serving (s) | RSS serving (MB) "
-        "| peak RSS of reindex (MB) | ask p50 / p99 (ms) | ranking alone p50 / p99 (ms) | rank-bm25 p50 (ms) "
+        "| peak RSS of reindex (MB) | ask p50 / p99 (ms) | ranking alone p50 / p99 (ms) | source quoted first "
+        "| rank-bm25 p50 (ms) "
         "| our BM25 p50 (ms) | speed-up | max BM25 score diff |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -546,6 +562,7 @@ def table(results: list[dict]) -> str:
             f"| {r['sentences']:,} | {r['articles']:,} | {r['reindex_s']:.1f} | {r['build_s']:.1f} "
             f"| {r['restart_s']:.1f} | {r['serve_rss_mb']:,.0f} | {r['peak_rss_mb']:,.0f} "
             f"| {r['serve_p50']:.2f} / {r['serve_p99']:.2f} | {r['search_p50']:.2f} / {r['search_p99']:.2f} "
+            f"| {r['source_first']:.3f} "
             f"| {bm_cells} |"
         )
     for r in results:

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.evaluation import load_questions, quote_is_right
+from bot.evaluation import gold_sentences, load_questions, quote_is_right
 from retrieval.documents import load_paths
 from retrieval.index import BM25Params
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
@@ -74,9 +74,13 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
             feats[qi, len(FIELDS) + 1] = share[doc_article]
         if index._is_definition(q.question):
             feats[qi, len(FIELDS) + 2, firsts] = 1.0
+        gold_texts = gold_sentences(index, q)
         for d, s in enumerate(sentences):
-            gold[qi, d] = quote_is_right(q, articles[s.article].source, s.start, s.end, s.text)
+            gold[qi, d] = quote_is_right(q, articles[s.article].source, s.start, s.end, s.text, gold_texts)
     lengths = np.array([len(s.text) for s in sentences])
+    # The service quotes a sentence repeated word for word once (the best-ranked copy).
+    same_words: dict[str, int] = {}
+    text_ids = np.array([same_words.setdefault(" ".join(s.text.split()), len(same_words)) for s in sentences])
     q_articles = np.array([q.article for q in questions])
     # Only the best candidates can reach the top 10; keep 80 per question (by an unweighted
     # sum, position order kept so that ties still break by position).
@@ -84,18 +88,25 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
     feats = np.take_along_axis(feats, keep[:, None, :], axis=2).astype(np.float32)
     gold = np.take_along_axis(gold, keep, axis=1)
     lengths = lengths[keep]
-    return feats, gold, lengths, q_articles
+    return feats, gold, lengths, q_articles, text_ids[keep]
 
 
-def measure(feats, gold, lengths, weights, mask):
+_EARLIER = np.tril(np.ones((30, 30), dtype=bool), -1)  # [j, i]: position i comes before j
+
+
+def measure(feats, gold, lengths, weights, mask, text_ids):
     scores = np.einsum("f,qfd->qd", weights, feats[mask])
     any_match = feats[mask, : len(FIELDS)].max(axis=1) > 0
     scores = np.where(any_match, scores, -np.inf)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :30]
+    ids = np.take_along_axis(text_ids[mask], order, axis=1)
+    n = ids.shape[1]
+    repeat = ((ids[:, :, None] == ids[:, None, :]) & _EARLIER[:n, :n]).any(axis=2)
+    rank = np.cumsum(~repeat, axis=1)  # position among the distinct sentences
     g = np.take_along_axis(gold[mask], order, axis=1)
-    valid = np.take_along_axis(any_match, order, axis=1)
-    g &= valid
-    first = np.where(g.any(axis=1), g.argmax(axis=1) + 1, 0)
+    g &= np.take_along_axis(any_match, order, axis=1) & ~repeat & (rank <= 10)
+    at = g.argmax(axis=1)
+    first = np.where(g.any(axis=1), rank[np.arange(len(at)), at], 0)
     p1 = float(np.mean(first == 1))
     r3 = float(np.mean((first >= 1) & (first <= 3)))
     mrr = float(np.mean(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)))
@@ -128,7 +139,7 @@ def main() -> int:
     for k1, b, max_chars in itertools.product(args.k1, args.b, args.max_chars):
         started = time.perf_counter()
         split_kw = {"max_chars": max_chars} if max_chars else {}
-        feats, gold, lengths, q_articles = features(args.file, k1, b, args.variant, split_kw)
+        feats, gold, lengths, q_articles, text_ids = features(args.file, k1, b, args.variant, split_kw)
         articles = sorted(set(q_articles.tolist()))
         random.Random(13).shuffle(articles)
         fold_of = {a: i % args.folds for i, a in enumerate(articles)}
@@ -137,14 +148,15 @@ def main() -> int:
         chosen = []
         for f in range(args.folds):
             train, test = folds != f, folds == f
-            best = max(grid, key=lambda w: measure(feats, gold, lengths, w, train)[:3])
+            best = max(grid, key=lambda w: measure(feats, gold, lengths, w, train, text_ids)[:3])
             chosen.append(best)
-            held.append((measure(feats, gold, lengths, best, test), test.sum()))
+            held.append((measure(feats, gold, lengths, best, test, text_ids), test.sum()))
         total = sum(n for _, n in held)
         cv = [sum(m[i] * n for m, n in held) / total for i in range(3)]
-        full_best = max(grid, key=lambda w: measure(feats, gold, lengths, w, np.ones(len(folds), bool))[:3])
-        full = measure(feats, gold, lengths, full_best, np.ones(len(folds), bool))
-        base = measure(feats, gold, lengths, np.array([1, 0, 0, 0, 0, 0, 0.0]), np.ones(len(folds), bool))
+        every = np.ones(len(folds), bool)
+        full_best = max(grid, key=lambda w: measure(feats, gold, lengths, w, every, text_ids)[:3])
+        full = measure(feats, gold, lengths, full_best, every, text_ids)
+        base = measure(feats, gold, lengths, np.array([1, 0, 0, 0, 0, 0, 0.0]), every, text_ids)
         print(
             f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} | CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} "
             f"MRR {cv[2]:.3f} | all-data best {dict(zip(GRID, full_best.tolist(), strict=True))} "

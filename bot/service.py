@@ -313,7 +313,7 @@ class AnswerService:
         # the plain ranking (as `sanad eval` measures it).
         bar = self.settings.min_confidence
         ratio = self.settings.related_score_ratio if related_ratio is None else related_ratio
-        hits = result.hits
+        hits = _distinct(index, result.hits)
         if not hits or hits[0].confidence < bar:
             titles = index.closest_titles(question, 3) or [a.title for a in index.articles[:3]]
             return Answer(question, AnswerStatus.NO_ANSWER, reason=REASON_NO_ANSWER, suggestions=tuple(titles))
@@ -823,6 +823,22 @@ def _snapshot_key(state: IndexState | None) -> SnapshotKey | None:
     if state is None or state.built_at is None:
         return None
     return SnapshotKey(state.version, state.built_at.isoformat(), state.articles, state.sentences)
+
+
+def _distinct(index: SearchIndex, hits: list[Hit]) -> list[Hit]:
+    """*hits* without the repeats of a sentence already in the list (best copy kept).
+
+    Articles repeat sentences (a lead restated in a later paragraph, a syndicated line);
+    quoting the same words twice would only take the place of another answer.
+    """
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        key = " ".join(index.sentences[hit.doc].text.split())
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
 
 
 def _clearing(hits: list[Hit], bar: float, limit: int) -> list[Hit]:

@@ -119,3 +119,31 @@ def test_python_m_bot_and_console_script_are_the_same(run):
         pytest.skip("console script not installed in this environment")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == run("--version").stdout.strip()
+
+
+def test_eval_counts_a_word_for_word_copy_of_the_answer_sentence(tmp_path):
+    from bot.evaluation import evaluate
+
+    from .conftest import make_settings
+
+    lead = "افتتحت الشركة مصنعا للبطاريات في الرياض عام 2020."
+    second = f"{lead} ويعمل في المصنع ثلاثة آلاف موظف من المهندسين."
+    squad = {
+        "data": [
+            {
+                "title": "مصنع",
+                "paragraphs": [
+                    {"context": f"{lead} وتصدر الشركة البطاريات إلى أوروبا.", "qas": []},
+                    {
+                        "context": second,
+                        # The gold span is in the second copy; the service quotes the first.
+                        "qas": [{"id": "1", "question": "أين افتتحت الشركة مصنع البطاريات؟", "answers": [{"text": "الرياض", "answer_start": second.index("الرياض")}]}],
+                    },
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "copies.json"
+    path.write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    report = evaluate(path, make_settings(f"sqlite:///{tmp_path}/unused.db"))
+    assert report.p_at_1 == 1.0

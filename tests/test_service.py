@@ -154,3 +154,26 @@ def test_a_latin_name_stays_one_isolated_run_across_highlights():
     spans = highlight_spans(text, [(6, 11), (12, 16)])
     marked = mark_up(text, spans, open_mark="[", close_mark="]")
     assert marked == f"وباعت {LRI}[Great] [Wall] 1.11{PDI} مليون سيارة"
+
+
+def test_a_sentence_an_article_repeats_is_quoted_once(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lead = "تأسست شركة النخيل للطيران في مدينة جدة عام 1998 برأس مال سعودي."
+    (corpus / "nakheel.txt").write_text(
+        "شركة النخيل للطيران\n\n"
+        f"{lead} وتملك الشركة اليوم أربعين طائرة.\n\n"
+        f"{lead} وتخطط الشركة لفتح خطوط جديدة إلى آسيا في العام المقبل.\n\n"
+        "أسست الشركة مكتبا في مدينة جدة لخدمة المسافرين عام 2005.",
+        encoding="utf-8",
+    )
+    application = build_app(make_settings(f"sqlite:///{tmp_path}/d.db", corpus_dir=corpus))
+    try:
+        answer = application.service.ask("متى تأسست شركة النخيل للطيران في جدة؟", 3, related_ratio=0)
+        texts = [q.text for q in answer.quotes]
+        assert texts[0] == lead
+        assert len(texts) == len(set(texts)) >= 2  # the repeat gave its place to another sentence
+        more = application.service.ask("متى تأسست شركة النخيل للطيران في جدة؟", 3, offset=1, related_ratio=0)
+        assert lead not in [q.text for q in more.quotes]
+    finally:
+        application.close()

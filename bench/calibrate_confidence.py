@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.tune_retrieval import records
-from bot.evaluation import load_questions, quote_is_right
+from bot.evaluation import gold_sentences, load_questions, quote_is_right
 from bot.service import search_config
 from bot.settings import Settings
 from retrieval.search import ArticleRecord, SearchIndex, SentenceRecord
@@ -58,7 +58,8 @@ def main() -> int:
             continue
         s = index.sentences[hits[0].doc]
         in_conf.append(hits[0].confidence)
-        in_right.append(quote_is_right(q, articles[s.article].source, s.start, s.end, s.text))
+        gold_texts = gold_sentences(index, q)
+        in_right.append(quote_is_right(q, articles[s.article].source, s.start, s.end, s.text, gold_texts))
     out_conf = []
     by_article: dict[int, list] = {}
     for q in questions:

@@ -158,7 +158,8 @@ def main() -> int:
         full = measure(feats, gold, lengths, full_best, every, text_ids)
         base = measure(feats, gold, lengths, np.array([1, 0, 0, 0, 0, 0, 0.0]), every, text_ids)
         print(
-            f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} | CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} "
+            f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} R@3 {base[1]:.3f} MRR {base[2]:.3f} "
+            f"| CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} "
             f"MRR {cv[2]:.3f} | all-data best {dict(zip(GRID, full_best.tolist(), strict=True))} "
             f"P@1 {full[0]:.3f} R@3 {full[1]:.3f} MRR {full[2]:.3f} median {full[3]:.0f} "
             f"({time.perf_counter() - started:.0f}s)"

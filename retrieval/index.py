@@ -174,10 +174,14 @@ class BM25Index:
         n_docs = len(group_starts) - 1
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
         norm = _norms(params, lengths.astype(np.float64))
-        indices, weight = _group_fill(
-            group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm,
-            _VARIANT_CODE[params.variant], params.k1, params.effective_delta, np.dtype(dtype).type(0),
+        indices, tf = _group_fill(group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr)
+        # The weights overwrite the counts when both have the same size (float32): one array of
+        # the postings' size less at the peak of a build.
+        weight = tf.view(dtype) if np.dtype(dtype).itemsize == tf.itemsize else np.empty(len(tf), dtype=dtype)
+        _fill_weights(
+            indptr, indices, tf, idf, norm, _VARIANT_CODE[params.variant], params.k1, params.effective_delta, weight
         )
+        del tf
         index_type = np.int32 if len(indices) < 2**31 else np.int64
         matrix = sparse.csr_matrix((n_terms, n_docs), dtype=dtype)
         # Assembled directly: the arrays are already a valid, sorted CSR layout.
@@ -933,10 +937,8 @@ def _group_doc_freq(group_starts, doc_indptr, stream, extra_indptr, extra_stream
 
 
 @_kernel
-def _group_fill(
-    group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm, variant, k1, delta, zero
-):  # pragma: no cover - compiled
-    """Postings (groups in order within each term) and their BM25 weights, in two passes."""
+def _group_fill(group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr):  # pragma: no cover
+    """Postings (groups in order within each term) and their term frequencies."""
     n_terms = len(indptr) - 1
     nnz = indptr[n_terms]
     indices = np.empty(nnz, dtype=np.int32)
@@ -961,11 +963,16 @@ def _group_fill(
                 indices[fill[t]] = g
                 fill[t] += 1
             tf[slot[t]] += 1
-    weight = np.empty(nnz, dtype=type(zero))
-    for t in range(n_terms):
+    return indices, tf
+
+
+@_kernel
+def _fill_weights(indptr, indices, tf, idf, norm, variant, k1, delta, weight):  # pragma: no cover - compiled
+    """The BM25 weight of each posting (*weight* may be *tf*'s memory: each count is read
+    before its place is written)."""
+    for t in range(len(indptr) - 1):
         for p in range(indptr[t], indptr[t + 1]):
             weight[p] = _bm25_weight(variant, idf[t], float(tf[p]), k1, norm[indices[p]], delta)
-    return indices, weight
 
 
 @_kernel

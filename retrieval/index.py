@@ -1250,6 +1250,7 @@ class CorpusAnalyser:
         self._words = {}
         fields: list[BM25Index | ComposedIndex] = []
         primary_stream = primary_indptr = None
+        last = len(analysed) - 1
         for position, (spec, (vocabulary, word_indptr, word_terms)) in enumerate(
             zip(config.fields, analysed, strict=True)
         ):
@@ -1258,6 +1259,8 @@ class CorpusAnalyser:
                 # every token would cost more memory than the index being built.
                 kept = np.where(np.diff(word_indptr) > 0, np.arange(len(word_indptr) - 1, dtype=np.int32), -1)
                 kept_words, kept_indptr = _map_stream(doc_indptr, doc_words, kept)
+                if position == last:
+                    doc_words = None  # not held through the last field's build
                 fields.append(
                     ComposedIndex.build(
                         vocabulary, word_indptr, np.asarray(word_terms, dtype=np.int32),
@@ -1267,6 +1270,8 @@ class CorpusAnalyser:
                 del kept_words, kept_indptr
                 continue
             stream, indptr = _expand(doc_indptr, doc_words, word_indptr, word_terms)
+            if position == last:
+                doc_words = None  # not held through the last field's build
             every = np.arange(len(indptr), dtype=np.int64)
             fields.append(BM25Index.from_streams(vocabulary, every, indptr, stream, spec.params, dtype=dtype))
             if position == 0:

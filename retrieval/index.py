@@ -174,10 +174,14 @@ class BM25Index:
         n_docs = len(group_starts) - 1
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
         norm = _norms(params, lengths.astype(np.float64))
-        indices, weight = _group_fill(
-            group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm,
-            _VARIANT_CODE[params.variant], params.k1, params.effective_delta, np.dtype(dtype).type(0),
+        indices, tf = _group_fill(group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr)
+        # The weights overwrite the counts when both have the same size (float32): one array of
+        # the postings' size less at the peak of a build.
+        weight = tf.view(dtype) if np.dtype(dtype).itemsize == tf.itemsize else np.empty(len(tf), dtype=dtype)
+        _fill_weights(
+            indptr, indices, tf, idf, norm, _VARIANT_CODE[params.variant], params.k1, params.effective_delta, weight
         )
+        del tf
         index_type = np.int32 if len(indices) < 2**31 else np.int64
         matrix = sparse.csr_matrix((n_terms, n_docs), dtype=dtype)
         # Assembled directly: the arrays are already a valid, sorted CSR layout.
@@ -340,17 +344,18 @@ class ComposedIndex:
         # packed together their records stay in cache. (Zipf: a few thousand words are most tokens.)
         order = np.argsort(-np.bincount(doc_words, minlength=len(lengths)), kind="stable")
         starts = np.concatenate(([0], np.cumsum(lengths[order] + 1)))[:-1]
-        offsets = np.empty(len(lengths), dtype=np.int64)
+        # int32 like the stored doc_words: indexing with doc_words then makes no int64 copy
+        # of every token.
+        offsets = np.empty(len(lengths), dtype=np.int32)
         offsets[order] = starts
         records = np.empty(len(word_terms) + len(lengths), dtype=np.int32)
         records[offsets] = lengths
         within = np.arange(len(word_terms), dtype=np.int64) - np.repeat(word_indptr[:-1], lengths)
         records[np.repeat(offsets, lengths) + 1 + within] = word_terms
-        doc_offsets = offsets[doc_words].astype(np.int32)
-        doc_freq = _composed_doc_freq(doc_indptr, doc_offsets, records, len(vocabulary))
+        del within
+        doc_offsets = offsets[doc_words]
+        doc_freq, doc_len = _composed_doc_stats(doc_indptr, doc_offsets, records, len(vocabulary))
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
-        cumulative = np.concatenate(([0], np.cumsum(lengths[doc_words], dtype=np.int64)))
-        doc_len = (cumulative[doc_indptr[1:]] - cumulative[doc_indptr[:-1]]).astype(np.float64)
         return cls(vocabulary, records, doc_indptr, doc_offsets, idf, doc_len, params)
 
     def __len__(self) -> int:
@@ -932,10 +937,8 @@ def _group_doc_freq(group_starts, doc_indptr, stream, extra_indptr, extra_stream
 
 
 @_kernel
-def _group_fill(
-    group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr, idf, norm, variant, k1, delta, zero
-):  # pragma: no cover - compiled
-    """Postings (groups in order within each term) and their BM25 weights, in two passes."""
+def _group_fill(group_starts, doc_indptr, stream, extra_indptr, extra_stream, indptr):  # pragma: no cover
+    """Postings (groups in order within each term) and their term frequencies."""
     n_terms = len(indptr) - 1
     nnz = indptr[n_terms]
     indices = np.empty(nnz, dtype=np.int32)
@@ -960,26 +963,37 @@ def _group_fill(
                 indices[fill[t]] = g
                 fill[t] += 1
             tf[slot[t]] += 1
-    weight = np.empty(nnz, dtype=type(zero))
-    for t in range(n_terms):
-        for p in range(indptr[t], indptr[t + 1]):
-            weight[p] = _bm25_weight(variant, idf[t], float(tf[p]), k1, norm[indices[p]], delta)
-    return indices, weight
+    return indices, tf
 
 
 @_kernel
-def _composed_doc_freq(doc_indptr, doc_words, records, n_terms):  # pragma: no cover
+def _fill_weights(indptr, indices, tf, idf, norm, variant, k1, delta, weight):  # pragma: no cover - compiled
+    """The BM25 weight of each posting (*weight* may be *tf*'s memory: each count is read
+    before its place is written)."""
+    for t in range(len(indptr) - 1):
+        for p in range(indptr[t], indptr[t + 1]):
+            weight[p] = _bm25_weight(variant, idf[t], float(tf[p]), k1, norm[indices[p]], delta)
+
+
+@_kernel
+def _composed_doc_stats(doc_indptr, doc_words, records, n_terms):  # pragma: no cover
+    """Each term's document frequency and each document's length in terms (in one pass: a
+    per-token array of lengths would cost more memory than the index)."""
     doc_freq = np.zeros(n_terms, dtype=np.int64)
+    doc_len = np.zeros(len(doc_indptr) - 1, dtype=np.float64)
     last = np.full(n_terms, -1, dtype=np.int64)
     for d in range(len(doc_indptr) - 1):
+        length = 0
         for p in range(doc_indptr[d], doc_indptr[d + 1]):
             at = doc_words[p]
+            length += records[at]
             for q in range(at + 1, at + 1 + records[at]):
                 t = records[q]
                 if last[t] != d:
                     last[t] = d
                     doc_freq[t] += 1
-    return doc_freq
+        doc_len[d] = length
+    return doc_freq, doc_len
 
 
 # --- building the fields of a corpus --------------------------------------------------------
@@ -1101,11 +1115,6 @@ def _analyse_words(
 def _merge_vocabulary(target: dict[str, int], local: Sequence[str]) -> np.ndarray:
     add = target.setdefault
     return np.fromiter((add(t, len(target)) for t in local), dtype=np.int32, count=len(local))
-
-
-def _kept_indptr(doc_indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    cumulative = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
-    return cumulative[doc_indptr]
 
 
 def _expand(doc_indptr, doc_words, word_indptr, word_terms) -> tuple[np.ndarray, np.ndarray]:
@@ -1241,19 +1250,28 @@ class CorpusAnalyser:
         self._words = {}
         fields: list[BM25Index | ComposedIndex] = []
         primary_stream = primary_indptr = None
+        last = len(analysed) - 1
         for position, (spec, (vocabulary, word_indptr, word_terms)) in enumerate(
             zip(config.fields, analysed, strict=True)
         ):
             if is_composed(position, spec.analyzer):
-                keep = np.diff(word_indptr)[doc_words] > 0
+                # Words without terms dropped in one pass: a mask and a cumulative count over
+                # every token would cost more memory than the index being built.
+                kept = np.where(np.diff(word_indptr) > 0, np.arange(len(word_indptr) - 1, dtype=np.int32), -1)
+                kept_words, kept_indptr = _map_stream(doc_indptr, doc_words, kept)
+                if position == last:
+                    doc_words = None  # not held through the last field's build
                 fields.append(
                     ComposedIndex.build(
-                        vocabulary, word_indptr, word_terms.astype(np.int32),
-                        _kept_indptr(doc_indptr, keep), doc_words[keep], spec.params,
+                        vocabulary, word_indptr, np.asarray(word_terms, dtype=np.int32),
+                        kept_indptr, kept_words, spec.params,
                     )
                 )
+                del kept_words, kept_indptr
                 continue
             stream, indptr = _expand(doc_indptr, doc_words, word_indptr, word_terms)
+            if position == last:
+                doc_words = None  # not held through the last field's build
             every = np.arange(len(indptr), dtype=np.int64)
             fields.append(BM25Index.from_streams(vocabulary, every, indptr, stream, spec.params, dtype=dtype))
             if position == 0:

@@ -80,21 +80,36 @@ def _credit(word: _Word, stems: set[str], roots: set[str], grams: list[frozenset
     return best
 
 
-def coverage(question: QuestionProfile, sentence: str) -> float:
-    """Share (0..1) of the question's weight that *sentence* covers."""
-    total = sum(question.weights)
-    if not total:
-        return 0.0
+def word_credits(question: QuestionProfile, sentence: str) -> np.ndarray:
+    """How fully *sentence* covers each of the question's words (0..1), in question order."""
     sentence_words = [_word(t.norm) for t in tokenize(sentence) if t.norm not in STOP_WORDS]
     stems = {w.stem for w in sentence_words}
     roots = {w.root for w in sentence_words}
     grams = [w.grams for w in sentence_words]
-    covered = 0.0
-    for word, weight, alts in zip(question.words, question.weights, question.alternatives, strict=True):
+    credits = np.zeros(len(question.words))
+    for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
         credit = _credit(word, stems, roots, grams)
         if credit < 1.0 and alts:
             credit = max(credit, min(_credit(a, stems, roots, grams) for a in alts))
-        covered += weight * credit
+        credits[i] = credit
+    return credits
+
+
+def coverage(question: QuestionProfile, sentence: str) -> float:
+    """Share (0..1) of the question's weight that *sentence* covers."""
+    if not sum(question.weights):
+        return 0.0
+    return float(coverage_from_credits(question.weights, word_credits(question, sentence)[None, :])[0])
+
+
+def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.ndarray:
+    """Coverage of each row of *credits* (float[sentences, words]) by words weighing *weights*."""
+    total = sum(weights)
+    covered = np.zeros(len(credits))
+    if not total:
+        return covered
+    for i, weight in enumerate(weights):
+        covered = covered + weight * credits[:, i]
     return covered / total
 
 
@@ -114,9 +129,16 @@ class IndexedCoverage:
     def __call__(self, question: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
         """The coverage of *question* by each of *docs* (sentence ids), in order."""
         docs = np.asarray(docs, dtype=np.int64)
-        total = sum(question.weights)
-        if not total or not len(docs):
+        if not sum(question.weights) or not len(docs):
             return np.zeros(len(docs))
+        return coverage_from_credits(question.weights, self.credits(question, docs))
+
+    def credits(self, question: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
+        """How fully each of *docs* covers each question word, as float[docs, words] (see
+        :func:`word_credits`)."""
+        docs = np.asarray(docs, dtype=np.int64)
+        if not question.words or not len(docs):
+            return np.zeros((len(docs), len(question.words)))
         # Probes: the question's words, then every alternative spelling's words.
         probes = list(question.words)
         alternative_columns = []
@@ -137,10 +159,8 @@ class IndexedCoverage:
         overlap = self.grams.trigram_overlap(trigrams, docs)
         near = np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0)
         credit = np.where(same_stem, 1.0, np.maximum(np.where(same_root, ROOT_CREDIT, 0.0), near))
-        covered = np.zeros(len(docs))
-        for i, (weight, columns) in enumerate(zip(question.weights, alternative_columns, strict=True)):
-            word_credit = credit[:, i]
+        out = credit[:, : len(question.words)].copy()
+        for i, columns in enumerate(alternative_columns):
             if columns:
-                word_credit = np.maximum(word_credit, credit[:, columns].min(axis=1))
-            covered = covered + weight * word_credit
-        return covered / total
+                out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
+        return out

@@ -1,8 +1,9 @@
 """Tune and cross-validate the retrieval configuration on a SQuAD-format file.
 
 For every question the per-field BM25 scores (normalised per question), the article score, the
-title match and the definition prior are computed once; every weight combination of the grid
-is then ranked once with numpy, and each fold picks its weights from its training questions. Folds are over articles, so a tuned weight is always judged on
+title match, the definition prior and the beyond-title coverage are computed once; every
+weight combination of the grid is then ranked once with numpy, and each fold picks its weights
+from its training questions. Folds are over articles, so a tuned weight is always judged on
 articles it never saw.
 
     python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--objective lex]
@@ -23,13 +24,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.evaluation import gold_sentences, load_questions, quote_is_right
+from retrieval.confidence import profile
 from retrieval.documents import load_paths
 from retrieval.index import BM25Params
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
 from retrieval.sentences import split_sentences
 
 FIELDS = ("light", "ngram", "root", "snowball")
-CONTEXT = ("article", "title", "lead")
+CONTEXT = ("article", "title", "lead", "beyond")
 
 
 def records(path: Path, **split_kw):
@@ -76,6 +78,13 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
             feats[qi, len(FIELDS) + 1] = share[doc_article]
         if index._is_definition(q.question):
             feats[qi, len(FIELDS) + 2, firsts] = 1.0
+        # Beyond-title coverage, as the service computes it (retrieval/beyond_title.py), over
+        # the sentences that match at all and normalised by their best.
+        candidates = np.flatnonzero(feats[qi, : len(FIELDS)].max(axis=0) > 0)
+        if len(candidates):
+            beyond = index.beyond_title(profile(q.question, index.idf, index.aliases), candidates)
+            if beyond.max() > 0:
+                feats[qi, len(FIELDS) + 3, candidates] = beyond / beyond.max()
         gold_texts = gold_sentences(index, q)
         for d, s in enumerate(sentences):
             gold[qi, d] = quote_is_right(q, articles[s.article].source, s.start, s.end, s.text, gold_texts)
@@ -160,8 +169,9 @@ GRID = {
     "root": [0.0, 0.15, 0.3],
     "snowball": [0.0, 0.25],
     "article": [0.5, 1.0, 1.5, 2.0],
-    "title": [2.0, 3.0, 4.0, 5.0, 7.0],
+    "title": [2.0, 3.0, 4.0, 5.0, 7.0, 9.0],
     "lead": [0.0, 0.2, 0.4, 0.6],
+    "beyond": [0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
 }
 OBJECTIVES = ("lex", "mrr", "p1+r3", "sum")
 
@@ -175,7 +185,7 @@ def main() -> int:
     parser.add_argument("--variant", default="plus")
     parser.add_argument("--max-chars", type=int, nargs="+", default=[0], help="long-sentence split (0: off)")
     parser.add_argument("--objective", nargs="+", default=["lex"], choices=OBJECTIVES, help="how a fold picks")
-    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold a weight, e.g. lead=0")
+    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold a weight, e.g. beyond=0")
     args = parser.parse_args()
     grid_values = dict(GRID)
     for fixed in args.fix:

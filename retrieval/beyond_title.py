@@ -1,0 +1,58 @@
+"""How much of what a question asks beyond its article's title a sentence covers.
+
+A sentence is read as part of its article: "توفي في نيويورك 10 ابريل 1931" in the article
+"جبران خليل جبران" is about Gibran although it never names him (Arabic drops the subject).
+Asked "متى توفي جبران خليل جبران", the plain field scores prefer the article's opening
+sentence, which names Gibran three times but says nothing of his death, because the name
+is most of the question's weight. The article score and the title match already credit
+every sentence of that article for the name; what tells its sentences apart is the rest of
+the question.
+
+So each candidate sentence gets the coverage (see :mod:`retrieval.confidence`: same stem 1,
+same root 0.7, a near spelling in part, words weighted by idf) of the question's words that
+its own article's title does not hold. For a sentence whose article title shares nothing
+with the question this is its plain coverage. It is computed only for the re-ranked
+candidates, and cross-validated like every other weight (``bench/tune_retrieval.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .confidence import QuestionProfile
+from .index import TermSetIndex
+
+
+def title_holds(question: QuestionProfile, titles: TermSetIndex, articles: np.ndarray) -> np.ndarray:
+    """Whether the title of each of *articles* holds each question word, as bool[articles, words].
+
+    A word counts as held when its light stem, or the stem of one of its alias spellings, is
+    a term of the title (*titles* holds the titles' light-stem terms).
+    """
+    articles = np.asarray(articles, dtype=np.int64)
+    held = np.zeros((len(articles), len(question.words)), dtype=bool)
+    for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
+        for stem in dict.fromkeys([word.stem, *(a.stem for a in alts)]):
+            row = titles.vocabulary.get(stem)
+            if row is None:
+                continue
+            having = titles.indices[titles.indptr[row] : titles.indptr[row + 1]]
+            # Titles holding a word are few (a name's article, a handful of others), so a
+            # membership test over the candidates' articles costs next to nothing.
+            held[:, i] |= np.isin(articles, having)
+    return held
+
+
+def beyond_title_coverage(weights: Sequence[float], credits: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Per sentence, the weighted share of the question words its title does not hold that the
+    sentence covers (0..1), from *credits* (float[sentences, words], see
+    :meth:`retrieval.confidence.IndexedCoverage.credits`) and *held* (:func:`title_holds`).
+
+    A sentence whose title holds every question word gets 0: it has nothing left to tell.
+    """
+    left = np.where(held, 0.0, np.asarray(weights, dtype=np.float64)[None, :])
+    total = left.sum(axis=1)
+    covered = (credits * left).sum(axis=1)
+    return np.divide(covered, total, out=np.zeros(len(total)), where=total > 0)

@@ -163,25 +163,26 @@ class SearchIndex:
     def _coverages(self, asked: QuestionProfile, docs: Sequence[int]) -> list[float]:
         return coverage_from_credits(asked.weights, self.credits(asked, docs)).tolist()
 
-    def credits(self, asked: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
-        """How fully each of *docs* covers each word of *asked*, as float[docs, words]."""
+    def credits(self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
+        """How fully each of *docs* covers each word of *asked*, as float[docs, words]; without
+        *near*, near spellings earn nothing (see confidence.py)."""
         if self._indexed_coverage is not None:
-            return self._indexed_coverage.credits(asked, docs)
+            return self._indexed_coverage.credits(asked, docs, near=near)
         out = np.zeros((len(docs), len(asked.words)))
         for row, doc in enumerate(docs):
-            out[row] = word_credits(asked, self.sentences[doc].text)
+            out[row] = word_credits(asked, self.sentences[doc].text, near=near)
         return out
 
-    def beyond_title(
-        self, asked: QuestionProfile, docs: Sequence[int], credits: np.ndarray | None = None
-    ) -> np.ndarray:
+    def beyond_title(self, asked: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
         """For each of *docs*, the coverage of the question words its article's title does not
-        hold (0..1); *credits* are :meth:`credits` of the same docs when already at hand."""
+        hold (0..1), by stems and roots.
+
+        Near spellings are left out: comparing every candidate word's trigrams would cost ten
+        times the rest at a thousand candidates, and the n-gram field already ranks typos.
+        """
         docs = np.asarray(docs, dtype=np.int64)
-        if credits is None:
-            credits = self.credits(asked, docs)
         held = title_holds(asked, self._title_index, self.doc_article[docs])
-        return beyond_title_coverage(asked.weights, credits, held)
+        return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False), held)
 
     @cached_property
     def _title_terms(self) -> list[frozenset[str]]:
@@ -238,11 +239,11 @@ class SearchIndex:
         )
         if not len(best.docs):
             return SearchResult([], primary_terms, known)
-        known_coverage: dict[int, float] = {}
         if beyond:
-            best, known_coverage = self._rerank_beyond_title(best, asked, beyond, k)
+            best = self._rerank_beyond_title(best, asked, beyond, k)
         match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
+        known_coverage: dict[int, float] = {}
 
         def covered(doc: int) -> float:
             # All the hits at once when the first is asked for: read from the index, twenty
@@ -255,25 +256,18 @@ class SearchIndex:
         hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
 
-    def _rerank_beyond_title(
-        self, best: Ranked, asked: QuestionProfile, weight: float, k: int
-    ) -> tuple[Ranked, dict[int, float]]:
+    def _rerank_beyond_title(self, best: Ranked, asked: QuestionProfile, weight: float, k: int) -> Ranked:
         """The *k* best of the candidates *best* once the beyond-title coverage (normalised by
-        its best, weighted) is added to their scores, and the confidence of those *k*.
+        its best, weighted) is added to their scores.
 
         The sentence's own match (``Ranked.match``, which compares quotes across articles) is
         left as it was: this score depends on the article's title, which is context.
         """
-        credits = self.credits(asked, best.docs)
-        extra = self.beyond_title(asked, best.docs, credits)
+        extra = self.beyond_title(asked, best.docs)
         top = extra.max()
         scores = best.scores + extra * (weight / top) if top > 0 else best.scores
         order = np.lexsort((best.docs, -scores))[:k]  # equal scores: the lower document first
-        docs = best.docs[order]
-        # The confidence of the hits is read from the same credits: no second pass.
-        confidence = coverage_from_credits(asked.weights, credits[order])
-        known = dict(zip(docs.tolist(), confidence.tolist(), strict=True))
-        return Ranked(docs, scores[order], best.match[order], best.reached), known
+        return Ranked(best.docs[order], scores[order], best.match[order], best.reached)
 
     def _article_extra(self, expanded: str, terms: frozenset[str]) -> np.ndarray | None:
         """Context per article: its own BM25 score (normalised) and the share of the question's

@@ -6,7 +6,7 @@ weight combination of the grid is then ranked once with numpy, and each fold pic
 from its training questions. Folds are over articles, so a tuned weight is always judged on
 articles it never saw.
 
-    python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--objective lex]
+    python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--objective mrr lex] [--seed 13 1 2]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.evaluation import gold_sentences, load_questions, quote_is_right
 from retrieval.confidence import profile
 from retrieval.documents import load_paths
-from retrieval.index import BM25Params
+from retrieval.index import BM25Params, is_composed
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
 from retrieval.sentences import split_sentences
 
@@ -112,11 +112,16 @@ def first_ranks(feats, gold, lengths, weights, text_ids, chunk: int = 64):
     Returned as (int8[weights, questions], int[weights, questions]); ties keep position order.
     """
     weights = np.asarray(weights, dtype=np.float32)
-    any_match = feats[:, : len(FIELDS)].max(axis=1) > 0
+    # As in the service, a sentence is a candidate when a postings field that counts (weight
+    # above 0) matches it: n-gram fields only re-rank what the others found.
+    postings = np.array([not is_composed(i, name) for i, name in enumerate(FIELDS)])
+    matched = (feats[:, : len(FIELDS)] > 0) & postings[None, :, None]
     firsts = np.zeros((len(weights), len(feats)), dtype=np.int8)
     first_len = np.zeros((len(weights), len(feats)), dtype=np.int64)
     for at in range(0, len(weights), chunk):
         scores = np.einsum("gf,qfd->gqd", weights[at : at + chunk], feats)
+        counts = (weights[at : at + chunk, : len(FIELDS)] > 0).astype(np.float32)
+        any_match = np.einsum("gf,qfd->gqd", counts, matched.astype(np.float32)) > 0
         scores = np.where(any_match, scores, -np.inf)
         order = np.argsort(-scores, axis=2, kind="stable")[:, :, :30]
         ids = np.take_along_axis(np.broadcast_to(text_ids, scores.shape), order, axis=2)
@@ -124,7 +129,7 @@ def first_ranks(feats, gold, lengths, weights, text_ids, chunk: int = 64):
         repeat = ((ids[..., :, None] == ids[..., None, :]) & _EARLIER[:n, :n]).any(axis=3)
         rank = np.cumsum(~repeat, axis=2)  # position among the distinct sentences
         g = np.take_along_axis(np.broadcast_to(gold, scores.shape), order, axis=2)
-        g &= np.take_along_axis(np.broadcast_to(any_match, scores.shape), order, axis=2) & ~repeat & (rank <= 10)
+        g &= np.take_along_axis(any_match, order, axis=2) & ~repeat & (rank <= 10)
         where = g.argmax(axis=2)
         found = np.take_along_axis(rank, where[..., None], axis=2)[..., 0]
         firsts[at : at + chunk] = np.where(g.any(axis=2), found, 0)
@@ -169,7 +174,7 @@ GRID = {
     "root": [0.0, 0.15, 0.3],
     "snowball": [0.0, 0.25],
     "article": [0.5, 1.0, 1.5, 2.0],
-    "title": [2.0, 3.0, 4.0, 5.0, 7.0, 9.0],
+    "title": [2.0, 3.0, 4.0, 5.0, 7.0],
     "lead": [0.0, 0.2, 0.4, 0.6],
     "beyond": [0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
 }
@@ -180,27 +185,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, nargs="+", default=[13], help="how articles are dealt into folds")
     parser.add_argument("--k1", type=float, nargs="+", default=[0.2])
     parser.add_argument("--b", type=float, nargs="+", default=[0.0])
     parser.add_argument("--variant", default="plus")
     parser.add_argument("--max-chars", type=int, nargs="+", default=[0], help="long-sentence split (0: off)")
-    parser.add_argument("--objective", nargs="+", default=["lex"], choices=OBJECTIVES, help="how a fold picks")
-    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold a weight, e.g. beyond=0")
+    # MRR: over six ways of dealing the folds it generalised as well as lex (P@1 first) on P@1
+    # and better on R@3 (0.870-0.872 against 0.863-0.867 on ARCD).
+    parser.add_argument("--objective", nargs="+", default=["mrr"], choices=OBJECTIVES, help="how a fold picks")
+    parser.add_argument(
+        "--fix", nargs="*", default=[], metavar="NAME=VALUES", help="a weight's values instead of GRID's, e.g. beyond=0"
+    )
     args = parser.parse_args()
     grid_values = dict(GRID)
     for fixed in args.fix:
         name, value = fixed.split("=")
-        grid_values[name] = [float(value)]
+        grid_values[name] = [float(v) for v in value.split(",")]
     grid = np.array(list(itertools.product(*grid_values.values())))
     print(f"{len(grid)} weight combinations; folds over articles: {args.folds}")
     for k1, b, max_chars in itertools.product(args.k1, args.b, args.max_chars):
         started = time.perf_counter()
         split_kw = {"max_chars": max_chars} if max_chars else {}
         feats, gold, lengths, q_articles, text_ids = features(args.file, k1, b, args.variant, split_kw)
-        articles = sorted(set(q_articles.tolist()))
-        random.Random(13).shuffle(articles)
-        fold_of = {a: i % args.folds for i, a in enumerate(articles)}
-        folds = np.array([fold_of[a] for a in q_articles])
         # Every combination ranked once; a fold's choice and score are then means over questions.
         firsts, first_len = first_ranks(feats, gold, lengths, grid, text_ids)
         base = metrics(first_ranks(feats, gold, lengths, [np.eye(len(GRID))[0]], text_ids)[0][0])
@@ -208,7 +214,11 @@ def main() -> int:
             f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} R@3 {base[1]:.3f} "
             f"MRR {base[2]:.3f} ({time.perf_counter() - started:.0f}s)"
         )
-        for objective in args.objective:
+        for seed, objective in itertools.product(args.seed, args.objective):
+            articles = sorted(set(q_articles.tolist()))
+            random.Random(seed).shuffle(articles)
+            fold_of = {a: i % args.folds for i, a in enumerate(articles)}
+            folds = np.array([fold_of[a] for a in q_articles])
             chosen, held_firsts, held_len = [], [], []
             for f in range(args.folds):
                 train, test = folds != f, folds == f
@@ -221,8 +231,8 @@ def main() -> int:
             full_best = pick(firsts, objective)
             full = metrics(firsts[full_best])
             print(
-                f"  objective {objective}: CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} MRR {cv[2]:.3f} median {median:.0f} "
-                f"| all-data best {dict(zip(GRID, grid[full_best].tolist(), strict=True))} "
+                f"  seed {seed} objective {objective}: CV P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} MRR {cv[2]:.3f} "
+                f"median {median:.0f} | all-data best {dict(zip(GRID, grid[full_best].tolist(), strict=True))} "
                 f"P@1 {full[0]:.3f} R@3 {full[1]:.3f} MRR {full[2]:.3f} "
                 f"median {statistics.median(first_len[full_best].tolist()):.0f}"
             )

@@ -80,7 +80,7 @@ def _credit(word: _Word, stems: set[str], roots: set[str], grams: list[frozenset
     return best
 
 
-def word_credits(question: QuestionProfile, sentence: str, *, near: bool = True) -> np.ndarray:
+def sentence_credits(question: QuestionProfile, sentence: str, *, near: bool = True) -> np.ndarray:
     """How fully *sentence* covers each of the question's words (0..1), in question order;
     without *near*, a near spelling (typo) earns nothing."""
     sentence_words = [_word(t.norm) for t in tokenize(sentence) if t.norm not in STOP_WORDS]
@@ -100,7 +100,7 @@ def coverage(question: QuestionProfile, sentence: str) -> float:
     """Share (0..1) of the question's weight that *sentence* covers."""
     if not sum(question.weights):
         return 0.0
-    return float(coverage_from_credits(question.weights, word_credits(question, sentence)[None, :])[0])
+    return float(coverage_from_credits(question.weights, sentence_credits(question, sentence)[None, :])[0])
 
 
 def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.ndarray:
@@ -136,7 +136,7 @@ class IndexedCoverage:
 
     def credits(self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
         """How fully each of *docs* covers each question word, as float[docs, words] (see
-        :func:`word_credits`). Without *near* no trigrams are compared: stems and roots are
+        :func:`sentence_credits`). Without *near* no trigrams are compared: stems and roots are
         read from postings, which costs a tenth as much."""
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):

@@ -23,7 +23,7 @@ import numpy as np
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
-from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, word_credits
+from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
 from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, build_parts
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
@@ -170,7 +170,7 @@ class SearchIndex:
             return self._indexed_coverage.credits(asked, docs, near=near)
         out = np.zeros((len(docs), len(asked.words)))
         for row, doc in enumerate(docs):
-            out[row] = word_credits(asked, self.sentences[doc].text, near=near)
+            out[row] = sentence_credits(asked, self.sentences[doc].text, near=near)
         return out
 
     def beyond_title(self, asked: QuestionProfile, docs: Sequence[int]) -> np.ndarray:

@@ -387,14 +387,19 @@ class ComposedIndex:
             setattr(self._local, name, lookup)
         lookup[terms] = np.arange(1, len(terms) + 1)
         memo, hits, visited = self._memo()
+        # In document order the candidates' words are read front to back.
+        order = np.argsort(docs, kind="stable")
         try:
             while True:
                 scores, holds, done = _composed_scores(
                     self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl, lookup, counts,
-                    self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs, memo, hits, visited,
+                    self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs[order],
+                    memo, hits, visited,
                 )
                 if done:
-                    return scores, holds
+                    in_order = np.empty_like(scores), np.empty_like(holds)
+                    in_order[0][order], in_order[1][order] = scores, holds
+                    return in_order
                 hits = np.zeros(2 * len(hits), dtype=np.int32)
                 visited = np.zeros(2 * len(visited), dtype=np.int32)
                 self._local.memo = (memo, hits, visited)
@@ -817,19 +822,23 @@ def _sift_down(values, docs, extra, size, i):  # pragma: no cover - compiled
 def _preselect(
     rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep
 ):  # pragma: no cover - compiled
-    """The *keep* best of the *n* rows of :func:`_collect` by fields plus context (a heap: no
-    sort of all of them).
+    """The *keep* best of the *n* rows of :func:`_collect` by fields plus context.
 
     A document counts when a field with a positive best score reached it. Returns the
     documents, their scores and their field-only match, in no particular order; equal scores
     prefer the lower document id, as the final ranking does.
+
+    A heap over every row cost more than the scoring itself: a histogram of the scores finds
+    the bucket that holds the *keep*-th best, everything above it is kept, and only that
+    bucket's rows go through a heap.
     """
     n_fields = sums.shape[1]
-    size = min(keep, n)
-    values = np.empty(size)
-    docs = np.empty(size, dtype=np.int64)
-    match = np.empty(size)
-    filled = 0
+    values = np.empty(n)
+    match = np.empty(n)
+    docs = np.empty(n, dtype=np.int64)
+    count = 0
+    low = np.inf
+    high = -np.inf
     has_extra = len(article_extra) > 0
     for i in range(n):
         mark = marks[i]
@@ -846,15 +855,58 @@ def _preselect(
             v += article_extra[a]
         if lead != 0.0 and article_first[a] == d:
             v += lead
-        if filled < size:
-            _push(values, docs, match, filled, v, d, m)
-            filled += 1
-        elif _worse(values[0], docs[0], v, d):
-            values[0] = v
-            docs[0] = d
-            match[0] = m
-            _sift_down(values, docs, match, size, 0)
-    return docs[:filled], values[:filled], match[:filled]
+        values[count] = v
+        match[count] = m
+        docs[count] = d
+        count += 1
+        low = min(low, v)
+        high = max(high, v)
+    if count <= keep:
+        return docs[:count], values[:count], match[:count]
+    n_buckets = 4096
+    scale = (n_buckets - 1) / (high - low) if high > low else 0.0
+    bucket = np.empty(count, dtype=np.int32)
+    per_bucket = np.zeros(n_buckets, dtype=np.int64)
+    for i in range(count):
+        b = int((values[i] - low) * scale)
+        bucket[i] = b
+        per_bucket[b] += 1
+    edge = n_buckets - 1
+    above = 0
+    while above + per_bucket[edge] < keep:
+        above += per_bucket[edge]
+        edge -= 1
+    size = keep - above  # how many of the edge bucket's rows are kept
+    out_docs = np.empty(keep, dtype=np.int64)
+    out_values = np.empty(keep)
+    out_match = np.empty(keep)
+    heap_values = np.empty(size)
+    heap_docs = np.empty(size, dtype=np.int64)
+    heap_match = np.empty(size)
+    filled = 0
+    kept = 0
+    for i in range(count):
+        b = bucket[i]
+        if b > edge:
+            out_docs[kept] = docs[i]
+            out_values[kept] = values[i]
+            out_match[kept] = match[i]
+            kept += 1
+        elif b == edge:
+            v = values[i]
+            d = docs[i]
+            if filled < size:
+                _push(heap_values, heap_docs, heap_match, filled, v, d, match[i])
+                filled += 1
+            elif _worse(heap_values[0], heap_docs[0], v, d):
+                heap_values[0] = v
+                heap_docs[0] = d
+                heap_match[0] = match[i]
+                _sift_down(heap_values, heap_docs, heap_match, size, 0)
+    out_docs[kept:] = heap_docs
+    out_values[kept:] = heap_values
+    out_match[kept:] = heap_match
+    return out_docs, out_values, out_match
 
 
 @_kernel

@@ -183,6 +183,27 @@ def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(b
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
 
 
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_the_best_few_are_chosen_exactly_among_many_ties(k):
+    # Without a re-rank field only k documents are kept from the first stage, so the selection
+    # of the best among thousands (repeated sentences: exact ties, broken by position) decides.
+    from dataclasses import replace
+
+    config = replace(CONFIG, fields=tuple(f for f in CONFIG.fields if f.analyzer != "ngram"))
+    texts = seed_texts() * 5
+    articles, sentences = records(texts)
+    index = SearchIndex(articles, sentences, config)
+    rng = random.Random(9)
+    words = " ".join(texts).split()
+    questions = QUERIES + ["في " + rng.choice(words) for _ in range(10)]
+    questions += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(30)]
+    for question in questions:
+        ours = [(h.doc, h.score) for h in index.search(question, k).hits]
+        reference = dense_reference(index, question, k)
+        assert [d for d, _ in ours] == [d for d, _ in reference], question
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+
+
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():
     texts = seed_texts()
     articles, sentences = records(texts)

@@ -53,14 +53,22 @@ class QuestionProfile:
     alternatives: tuple[tuple[_Word, ...], ...]  # per word: other spellings' words
 
 
-def profile(question: str, idf: Callable[[str], float], aliases: AliasTable | None = None) -> QuestionProfile:
-    """Analyse *question* once for scoring many sentences."""
+def profile(
+    question: str,
+    idf: Callable[[str], float],
+    aliases: AliasTable | None = None,
+    found: list[tuple[tuple[str, ...], list[str]]] | None = None,
+) -> QuestionProfile:
+    """Analyse *question* once for scoring many sentences (*found*: its names' other spellings,
+    ``aliases.alternatives(question)``, when the caller has them already)."""
     norms = [t.norm for t in tokenize(question) if t.norm not in STOP_WORDS]
     words = tuple(_word(n) for n in norms)
     weights = tuple(idf(w.stem) for w in words)
     alternatives: list[list[_Word]] = [[] for _ in words]
-    if aliases is not None:
-        for phrase, spellings in aliases.alternatives(question):
+    if found is None and aliases is not None:
+        found = aliases.alternatives(question)
+    if found:
+        for phrase, spellings in found:
             alt_words = [_word(t.norm) for s in spellings for t in tokenize(s) if t.norm not in STOP_WORDS]
             for i, n in enumerate(norms):
                 if n in phrase:

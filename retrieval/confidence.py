@@ -152,3 +152,28 @@ class IndexedCoverage:
                 word_credit = np.maximum(word_credit, credit[:, columns].min(axis=1))
             covered = covered + weight * word_credit
         return covered / total
+
+
+def word_credits(question: QuestionProfile, text: str) -> list[tuple[int, int, tuple[float, ...]]]:
+    """The content words of *text* that cover part of *question*, each with its span and its
+    credit (0..1) for every question word, as :func:`coverage` credits a sentence's words.
+
+    The best credit of a question word over a stretch of words is what that stretch covers of
+    it, so a part of a sentence can be weighed like a whole one. A name's other spelling counts
+    word by word here (any of its words), which is looser than :func:`coverage`'s all-of-them.
+    """
+    out: list[tuple[int, int, tuple[float, ...]]] = []
+    for token in tokenize(text):
+        if token.norm in STOP_WORDS:
+            continue
+        word = _word(token.norm)
+        stems, roots, grams = {word.stem}, {word.root}, [word.grams]
+        credits = []
+        for asked, alts in zip(question.words, question.alternatives, strict=True):
+            credit = _credit(asked, stems, roots, grams)
+            if credit < 1.0 and alts:
+                credit = max(credit, max(_credit(a, stems, roots, grams) for a in alts))
+            credits.append(credit)
+        if any(credits):
+            out.append((token.start, token.end, tuple(credits)))
+    return out

@@ -1,7 +1,8 @@
-"""Long sentences quoted as excerpts: what the user reads."""
+"""Long sentences quoted as excerpts: what the user reads, and how `sanad eval` counts them."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from bot.app import build_app
 from bot.bidi import ELLIPSIS, LRI, PDI, RLM
 from bot.console import BOLD, RESET, render_answer
+from bot.evaluation import evaluate
 from bot.settings import Settings, SettingsError
 
 from .conftest import make_settings
@@ -142,3 +144,48 @@ def test_an_excerpt_starting_with_a_latin_name_still_reads_right_to_left(tmp_pat
     shown = visible_text(block.split("\n")[0])
     assert shown.startswith(f"{RLM}{ELLIPSIS} {LRI}Great Wall Motors{PDI}")
     assert _first_strong(shown) == "R"  # the paragraph is right to left: "…" on the right
+
+
+# --- `sanad eval` ----------------------------------------------------------------------------
+
+
+def squad_file(tmp_path: Path, question: str, answer: str, *, in_copy: bool) -> Path:
+    """ARCD-like: the long sentence, then restated in a later paragraph (with a double space);
+    the gold span is in the first or in the copy. The service quotes the first copy."""
+    copy = LONG.replace("الصيادين الذين", "الصيادين  الذين")
+    second = f"وفي الزهراء اليوم متحف صغير يروي تاريخ السفن الشراعية. {copy}"
+    qas = [{"id": "1", "question": question, "answers": [{"text": answer}]}]
+    qas[0]["answers"][0]["answer_start"] = second.index(answer) if in_copy else LONG.index(answer)
+    squad = {
+        "data": [
+            {
+                "title": TITLE,
+                "paragraphs": [
+                    {"context": LONG, "qas": [] if in_copy else qas},
+                    {"context": second, "qas": qas if in_copy else []},
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "zahra.json"
+    path.write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def p_at_1(tmp_path: Path, path: Path, limit: int) -> float:
+    return evaluate(path, make_settings(f"sqlite:///{tmp_path}/unused.db", quote_max_chars=limit)).p_at_1
+
+
+def test_eval_counts_an_excerpt_that_cuts_the_answer_away_as_wrong(tmp_path):
+    # The answer comes before the question's words; a 60-character excerpt starts after it.
+    path = squad_file(tmp_path, "من نزل الساحل الشرقي قبل ثلاثة قرون؟", "الصيادين", in_copy=False)
+    assert p_at_1(tmp_path, path, 0) == 1.0
+    assert p_at_1(tmp_path, path, 60) == 0.0
+
+
+def test_eval_carries_the_gold_span_into_a_copy_of_its_sentence(tmp_path):
+    # The quote is an excerpt of the first copy; the gold span is in the second.
+    path = squad_file(tmp_path, EXPORTS, "اللؤلؤ والتمور", in_copy=True)
+    assert p_at_1(tmp_path, path, 0) == 1.0  # the whole copy reads the same as the gold sentence
+    assert p_at_1(tmp_path, path, 220) == 1.0  # an excerpt of the copy that shows the answer
+    assert p_at_1(tmp_path, path, 60) == 0.0  # one that stops before it, though the copy holds it

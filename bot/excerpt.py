@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from retrieval.aliases import AliasTable
 from retrieval.arabic import normalize, tokenize
-from retrieval.confidence import QuestionProfile, profile, word_credits
+from retrieval.confidence import QuestionProfile, WordCredits, profile
 
 # A word of the excerpt: the excerpt starts and ends at whitespace, so no word is ever cut.
 _WORD = re.compile(r"\S+")
@@ -63,12 +63,14 @@ class Asked:
     """What choosing an excerpt needs to know of a question, worked out once per question."""
 
     profile: QuestionProfile
+    credits: WordCredits
     wants_number: bool
 
 
 def asked(question: str, idf, aliases: AliasTable | None = None) -> Asked:
     """Analyse *question* for :func:`choose` (*idf* weighs a light stem, as the index does)."""
-    return Asked(profile(question, idf, aliases), wants_number(question))
+    analysed = profile(question, idf, aliases)
+    return Asked(analysed, WordCredits(analysed), wants_number(question))
 
 
 def wants_number(question: str) -> bool:
@@ -97,13 +99,12 @@ def choose(text: str, question: Asked, title: str, limit: int) -> tuple[int, int
     if limit <= 0 or len(text) <= limit:
         return 0, len(text)
     title_credit = [0.0] * len(question.profile.words)
-    for _start, _end, credits in word_credits(question.profile, title):
+    for _start, _end, credits in question.credits(title):
         title_credit = [max(a, b) for a, b in zip(title_credit, credits, strict=True)]
     weights = [w * (1 - TITLE_SHARE * t) for w, t in zip(question.profile.weights, title_credit, strict=True)]
-    numbers = (
-        [(t.start, t.end) for t in tokenize(text) if _is_number(t.norm)] if question.wants_number else []
-    )
-    return window(text, word_credits(question.profile, text), weights, limit, numbers=numbers)
+    tokens = tokenize(text)
+    numbers = [(t.start, t.end) for t in tokens if _is_number(t.norm)] if question.wants_number else []
+    return window(text, question.credits(text, tokens), weights, limit, numbers=numbers)
 
 
 def window(
@@ -133,12 +134,16 @@ def window(
     matched = sorted(carried)
     number_words = sorted({bisect.bisect_right(starts, s) - 1 for s, _ in numbers})
     total = sum(weights) or 1.0
+    known: dict[tuple[int, int], float] = {}  # by the matched words inside: most windows repeat one
 
     def coverage(first: int, last: int) -> float:
-        best = [0.0] * len(weights)
-        for i in matched[bisect.bisect_left(matched, first) : bisect.bisect_right(matched, last)]:
-            best = [max(a, b) for a, b in zip(best, carried[i], strict=True)]
-        return sum(w * c for w, c in zip(weights, best, strict=True)) / total
+        inside = (bisect.bisect_left(matched, first), bisect.bisect_right(matched, last))
+        if inside not in known:
+            best = [0.0] * len(weights)
+            for i in matched[inside[0] : inside[1]]:
+                best = [max(a, b) for a, b in zip(best, carried[i], strict=True)]
+            known[inside] = sum(w * c for w, c in zip(weights, best, strict=True)) / total
+        return known[inside]
 
     best_key, best = (-1.0, 0), (0, 0)
     last = 0

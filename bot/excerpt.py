@@ -8,8 +8,8 @@ Between windows that cover equally, the one that starts latest wins: the matched
 open the excerpt and the room is left after them, where the answer usually is (on ARCD the
 answer follows the question's words ten times as often as it precedes them).
 
-Small preferences break the ties that coverage leaves; their sizes were chosen with folds
-over ARCD's articles (see the README's retrieval section):
+Small preferences (:class:`Preferences`) break the ties that coverage leaves; their sizes were
+chosen with folds over ARCD's articles (``bench/tune_excerpt.py``, see the README):
 
 * a window that leaves a word or two after its last matched word: the answer is often the
   very next words ("أسسها عثمان الأول", "إلى أكثر من 120 مليون نسخة");
@@ -26,17 +26,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.aliases import AliasTable
-from retrieval.arabic import normalize, tokenize
+from retrieval.arabic import Token, normalize, tokenize
 from retrieval.confidence import QuestionProfile, WordCredits, profile
 
 # A word of the excerpt: the excerpt starts and ends at whitespace, so no word is ever cut.
 _WORD = re.compile(r"\S+")
 
-TITLE_SHARE = 0.5  # how much of a question word's weight the title already shows
-OPENING_CREDIT = 0.025  # added to the window that starts the sentence (coverage is 0..1)
-NUMBER_CREDIT = 0.1  # added to a window with a number when the question asks when or how many
-ROOM_AFTER = 10  # characters wanted after the last matched word of a window (a word or two)
-ROOM_CREDIT = 0.05  # added to a window that leaves them, or that ends where the sentence ends
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What breaks the ties that coverage (0..1) leaves between windows; chosen with
+    ``bench/tune_excerpt.py`` (folds over ARCD's articles)."""
+
+    title_share: float = 0.5  # how much of a question word's weight the title already shows
+    opening_credit: float = 0.025  # for the window that starts the sentence
+    number_credit: float = 0.1  # for a window with a number, when the question asks when or how many
+    room_after: int = 10  # characters wanted after the last matched word of a window (a word or two)
+    room_credit: float = 0.05  # for a window that leaves them, or that ends where the sentence ends
+
+
+PREFERENCES = Preferences()
 
 _MONTHS = (
     "يناير فبراير مارس أبريل ابريل مايو يونيو يوليو أغسطس اغسطس سبتمبر أكتوبر اكتوبر نوفمبر ديسمبر "
@@ -92,19 +102,30 @@ def _is_number(norm: str) -> bool:
     return norm.startswith(_CLITICS) and norm[1:] in _NUMBER_NORMS
 
 
-def choose(text: str, question: Asked, title: str, limit: int) -> tuple[int, int]:
+def number_spans(tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """The spans of the numbers, years and months among *tokens* (digits or words)."""
+    return [(t.start, t.end) for t in tokens if _is_number(t.norm)]
+
+
+def weights(question: Asked, title: str, prefs: Preferences = PREFERENCES) -> list[float]:
+    """The question words' weights for choosing an excerpt of a sentence of article *title*:
+    the words the title holds weigh less, since the source line shows it."""
+    shown = [0.0] * len(question.profile.words)
+    for _start, _end, credits in question.credits(title):
+        shown = [max(a, b) for a, b in zip(shown, credits, strict=True)]
+    return [w * (1 - prefs.title_share * s) for w, s in zip(question.profile.weights, shown, strict=True)]
+
+
+def choose(text: str, question: Asked, title: str, limit: int, prefs: Preferences = PREFERENCES) -> tuple[int, int]:
     """The span of *text* to quote: the whole of it when it holds at most *limit* characters
     (or *limit* is 0), else the best excerpt of at most *limit* characters (longer only when a
     single word is)."""
     if limit <= 0 or len(text) <= limit:
         return 0, len(text)
-    title_credit = [0.0] * len(question.profile.words)
-    for _start, _end, credits in question.credits(title):
-        title_credit = [max(a, b) for a, b in zip(title_credit, credits, strict=True)]
-    weights = [w * (1 - TITLE_SHARE * t) for w, t in zip(question.profile.weights, title_credit, strict=True)]
     tokens = tokenize(text)
-    numbers = [(t.start, t.end) for t in tokens if _is_number(t.norm)] if question.wants_number else []
-    return window(text, question.credits(text, tokens), weights, limit, numbers=numbers)
+    numbers = number_spans(tokens) if question.wants_number else []
+    credits = question.credits(text, tokens)
+    return window(text, credits, weights(question, title, prefs), limit, numbers=numbers, prefs=prefs)
 
 
 def window(
@@ -114,6 +135,7 @@ def window(
     limit: int,
     *,
     numbers: Sequence[tuple[int, int]] = (),
+    prefs: Preferences = PREFERENCES,
 ) -> tuple[int, int]:
     """The whole words of *text* within *limit* characters that cover the question best.
 
@@ -153,14 +175,14 @@ def window(
             last += 1
         score = coverage(first, last)
         if first == 0:
-            score += OPENING_CREDIT
+            score += prefs.opening_credit
         k = bisect.bisect_right(number_words, last) - 1
         if k >= 0 and number_words[k] >= first:
-            score += NUMBER_CREDIT
+            score += prefs.number_credit
         k = bisect.bisect_right(matched, last) - 1
         final = matched[k] if k >= 0 and matched[k] >= first else None
-        if last == len(words) - 1 or final is None or words[last][1] - words[final][1] >= ROOM_AFTER:
-            score += ROOM_CREDIT
+        if last == len(words) - 1 or final is None or words[last][1] - words[final][1] >= prefs.room_after:
+            score += prefs.room_credit
         key = (round(score, 9), first)  # equal scores: the later start, room after the matches
         if key > best_key:
             best_key, best = key, (first, last)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.aliases import AliasTable
@@ -31,7 +31,6 @@ from retrieval.confidence import QuestionProfile, WordCredits, profile
 
 # A word of the excerpt: the excerpt starts and ends at whitespace, so no word is ever cut.
 _WORD = re.compile(r"\S+")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,7 @@ class Asked:
     wants_number: bool
 
 
-def asked(question: str, idf, aliases: AliasTable | None = None) -> Asked:
+def asked(question: str, idf: Callable[[str], float], aliases: AliasTable | None = None) -> Asked:
     """Analyse *question* for :func:`choose` (*idf* weighs a light stem, as the index does)."""
     analysed = profile(question, idf, aliases)
     return Asked(analysed, WordCredits(analysed), wants_number(question))

@@ -7,7 +7,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot import excerpt
 from bot.app import build_app
 from bot.bidi import ELLIPSIS, LRI, PDI, RLM
 from bot.console import BOLD, RESET, render_answer
@@ -105,6 +108,27 @@ def test_json_output_gives_the_excerpt_and_the_whole_sentence_offsets(zahra):
     article = article_text(zahra, data["article_id"])
     assert article[data["start"] : data["end"]] == data["quote"]
     assert article[data["sentence_start"] : data["sentence_end"]] == LONG
+
+
+@given(
+    words=st.lists(st.sampled_from(["الميناء", "الزهراء", "1890", "Great", "و", "(بالإنجليزية:", "ق.م"]), min_size=1, max_size=80),
+    spaces=st.lists(st.sampled_from([" ", "  ", "\n"]), min_size=80, max_size=80),
+    limit=st.integers(min_value=1, max_value=300),
+    matched=st.sets(st.integers(min_value=0, max_value=79), max_size=6),
+)
+def test_an_excerpt_is_whole_words_and_fits_the_limit(words, spaces, limit, matched):
+    text = "".join(w + s for w, s in zip(words, spaces, strict=False)).strip()
+    spans, at = [], 0
+    for word in text.split():
+        at = text.index(word, at)
+        spans.append((at, at + len(word)))
+        at += len(word)
+    credits = [(s, e, (1.0, 0.5)) for i, (s, e) in enumerate(spans) if i in matched]
+    first, last = excerpt.window(text, credits, [2.0, 1.0], limit)
+    assert (first, last) in {(s, e) for s, _ in spans for _, e in spans}  # starts and ends a word
+    assert last - first <= limit or len(text[first:last].split()) == 1  # a lone word may be longer
+    if len(text) <= limit:
+        assert (first, last) == (0, len(text))
 
 
 def _first_strong(text: str) -> str | None:

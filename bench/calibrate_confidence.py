@@ -5,9 +5,10 @@ Out-of-domain: every question asked with its own article left out, where the rig
 "no answer" (a few may be answered by another article, so this overstates false answers).
 For each bar it prints the share of in-domain questions answered, the precision of the
 first quote among those, P@1 through the bar, and the share of out-of-domain questions that
-would wrongly get a quote.
+would wrongly get a quote. A first quote is judged as the service shows it: an excerpt when
+the sentence is longer than ``--quote-max-chars`` (default 220; 0 for whole sentences).
 
-    python bench/calibrate_confidence.py ../shared/eval/arcd-train.json
+    python bench/calibrate_confidence.py ../shared/eval/arcd-train.json [--quote-max-chars 220]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.tune_retrieval import records
+from bot import excerpt
 from bot.evaluation import gold_sentences, load_questions, quote_is_right
 from bot.service import search_config
 from bot.settings import Settings
@@ -44,6 +46,7 @@ def subset(articles, sentences, drop: int):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
+    parser.add_argument("--quote-max-chars", type=int, default=Settings().quote_max_chars)
     args = parser.parse_args()
     config = search_config(Settings())
     articles, sentences = records(args.file)
@@ -58,8 +61,17 @@ def main() -> int:
             continue
         s = index.sentences[hits[0].doc]
         in_conf.append(hits[0].confidence)
-        gold_texts = gold_sentences(index, q)
-        in_right.append(quote_is_right(q, articles[s.article].source, s.start, s.end, s.text, gold_texts))
+        first, last = 0, len(s.text)
+        if 0 < args.quote_max_chars < len(s.text):
+            asked = excerpt.asked(q.question, index.idf, index.aliases)
+            first, last = excerpt.choose(s.text, asked, articles[s.article].title, args.quote_max_chars)
+        source = articles[s.article].source
+        in_right.append(
+            quote_is_right(
+                q, source, s.start + first, s.start + last, s.text[first:last], gold_sentences(index, q),
+                sentence=(s.start, s.text),
+            )
+        )
     out_conf = []
     by_article: dict[int, list] = {}
     for q in questions:

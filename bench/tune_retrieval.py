@@ -6,7 +6,12 @@ weight combination of the grid is then ranked once with numpy, and each fold pic
 from its training questions. Folds are over articles, so a tuned weight is always judged on
 articles it never saw.
 
-    python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--objective mrr lex] [--seed 13 1 2]
+A sentence is judged as the service quotes it: longer than ``--quote-max-chars`` (default the
+``QUOTE_MAX_CHARS`` default, 220; 0 for whole sentences), it is the excerpt the service would
+show, right only when that excerpt shows the answer, and the median quote is the excerpts'.
+
+    python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--quote-max-chars 220]
+        [--objective mrr lex] [--seed 13 1 2] [--fix beyond=0]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot import excerpt
 from bot.evaluation import gold_sentences, load_questions, quote_is_right
+from bot.settings import Settings
 from retrieval.confidence import profile
 from retrieval.documents import load_paths
 from retrieval.index import BM25Params, is_composed
@@ -46,7 +53,7 @@ def records(path: Path, **split_kw):
     return articles, sentences
 
 
-def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
+def features(path: Path, k1: float, b: float, variant: str, split_kw: dict, quote_max_chars: int = 0):
     articles, sentences = records(path, **split_kw)
     config = SearchConfig(
         fields=tuple(FieldConfig(f, 1.0, BM25Params(variant, k1, b)) for f in FIELDS),
@@ -60,6 +67,7 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
     doc_article = index.doc_article
     title_terms = index._title_terms
     firsts = np.array([a.first_doc for a in articles])
+    golds = []
     for qi, q in enumerate(questions):
         text = index.expand(q.question)
         for fi, (analyzer, field) in enumerate(zip(index.analyzers, index.fields, strict=True)):
@@ -86,6 +94,7 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
             if beyond.max() > 0:
                 feats[qi, len(FIELDS) + 3, candidates] = beyond / beyond.max()
         gold_texts = gold_sentences(index, q)
+        golds.append(gold_texts)
         for d, s in enumerate(sentences):
             gold[qi, d] = quote_is_right(q, articles[s.article].source, s.start, s.end, s.text, gold_texts)
     lengths = np.array([len(s.text) for s in sentences])
@@ -99,6 +108,22 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict):
     feats = np.take_along_axis(feats, keep[:, None, :], axis=2).astype(np.float32)
     gold = np.take_along_axis(gold, keep, axis=1)
     lengths = lengths[keep]
+    if quote_max_chars:
+        # Long candidates as the service quotes them (the excerpt depends on the question and
+        # the sentence only, not on the weights being tuned).
+        for qi, q in enumerate(questions):
+            asked = excerpt.asked(q.question, index.idf, index.aliases)
+            for k, d in enumerate(keep[qi].tolist()):
+                s = sentences[d]
+                if len(s.text) <= quote_max_chars:
+                    continue
+                first, last = excerpt.choose(s.text, asked, articles[s.article].title, quote_max_chars)
+                lengths[qi, k] = last - first
+                if gold[qi, k]:
+                    gold[qi, k] = quote_is_right(
+                        q, articles[s.article].source, s.start + first, s.start + last, s.text[first:last],
+                        golds[qi], sentence=(s.start, s.text),
+                    )
     return feats, gold, lengths, q_articles, text_ids[keep]
 
 
@@ -196,6 +221,10 @@ def main() -> int:
     parser.add_argument(
         "--fix", nargs="*", default=[], metavar="NAME=VALUES", help="a weight's values instead of GRID's, e.g. beyond=0"
     )
+    parser.add_argument(
+        "--quote-max-chars", type=int, default=Settings().quote_max_chars,
+        help="judge sentences longer than this as the excerpt the service quotes (0: whole sentences)",
+    )
     args = parser.parse_args()
     grid_values = dict(GRID)
     for fixed in args.fix:
@@ -206,13 +235,15 @@ def main() -> int:
     for k1, b, max_chars in itertools.product(args.k1, args.b, args.max_chars):
         started = time.perf_counter()
         split_kw = {"max_chars": max_chars} if max_chars else {}
-        feats, gold, lengths, q_articles, text_ids = features(args.file, k1, b, args.variant, split_kw)
+        feats, gold, lengths, q_articles, text_ids = features(
+            args.file, k1, b, args.variant, split_kw, args.quote_max_chars
+        )
         # Every combination ranked once; a fold's choice and score are then means over questions.
         firsts, first_len = first_ranks(feats, gold, lengths, grid, text_ids)
         base = metrics(first_ranks(feats, gold, lengths, [np.eye(len(GRID))[0]], text_ids)[0][0])
         print(
-            f"k1={k1} b={b} max_chars={max_chars}: light only P@1 {base[0]:.3f} R@3 {base[1]:.3f} "
-            f"MRR {base[2]:.3f} ({time.perf_counter() - started:.0f}s)"
+            f"k1={k1} b={b} max_chars={max_chars} quote_max_chars={args.quote_max_chars}: "
+            f"light only P@1 {base[0]:.3f} R@3 {base[1]:.3f} MRR {base[2]:.3f} ({time.perf_counter() - started:.0f}s)"
         )
         for seed, objective in itertools.product(args.seed, args.objective):
             articles = sorted(set(q_articles.tolist()))

@@ -15,7 +15,13 @@ class AnswerStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A sentence quoted verbatim from its article, with where it came from."""
+    """A sentence quoted verbatim from its article, with where it came from.
+
+    A sentence longer than ``QUOTE_MAX_CHARS`` is quoted as an excerpt: ``text`` is then one
+    contiguous run of its words, ``start``/``end`` the excerpt's offsets and
+    ``sentence_start``/``sentence_end`` the whole sentence's; renderers show "…" on each side
+    that was cut (:attr:`trimmed_before`, :attr:`trimmed_after`).
+    """
 
     text: str
     article_id: int
@@ -24,11 +30,23 @@ class Quote:
     url: str | None
     position: int  # 1-based sentence number in the article
     sentence_count: int  # sentences in the article, for "sentence 3 of 12"
-    start: int  # character offsets of the sentence in the article
+    start: int  # character offsets of the quoted text (sentence or excerpt) in the article
     end: int
     score: float
     highlights: tuple[tuple[int, int], ...] = ()  # matched words, offsets into ``text``
     sentence_id: int = 0
+    sentence_start: int | None = None  # the whole sentence's offsets (None: same as start/end)
+    sentence_end: int | None = None
+
+    @property
+    def trimmed_before(self) -> bool:
+        """Whether the sentence goes on before the quoted text (an excerpt cut at its start)."""
+        return self.sentence_start is not None and self.sentence_start < self.start
+
+    @property
+    def trimmed_after(self) -> bool:
+        """Whether the sentence goes on after the quoted text (an excerpt cut at its end)."""
+        return self.sentence_end is not None and self.end < self.sentence_end
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +59,8 @@ class Quote:
             "end": self.end,
             "score": round(self.score, 6),
             "highlights": [list(h) for h in self.highlights],
+            "sentence_start": self.start if self.sentence_start is None else self.sentence_start,
+            "sentence_end": self.end if self.sentence_end is None else self.sentence_end,
         }
 
 

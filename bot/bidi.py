@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 LRI = "\u2066"
 PDI = "\u2069"
 RLM = "\u200f"
+ELLIPSIS = "\u2026"
 
 # A run of Latin words and numbers, with the spaces and light punctuation between them
 # ("Great Wall", "Lei Jun", "1.11", "Xiaomi Auto").
@@ -98,3 +99,17 @@ def highlight_spans(text: str, highlights: Sequence[tuple[int, int]]) -> list[tu
             spans.append((position, position + len(piece)))
         position += len(piece)
     return spans
+
+
+def cut_marks(body: str, *, before: bool, after: bool) -> str:
+    """*body* (an excerpt, already marked up) with "…" on each side where its sentence was cut.
+
+    An excerpt may begin with a Latin word or a number, which a client that guesses the
+    paragraph direction from its first letter would lay out left to right, putting the "…"
+    on the left. The right-to-left mark before the leading "…" settles the direction (and
+    holds the ellipsis at the right-hand start); the one after the trailing "…" keeps it at
+    the left-hand end after a Latin run. The space says words are left out, not trailed off.
+    """
+    head = f"{RLM}{ELLIPSIS} " if before else ""
+    tail = f" {ELLIPSIS}{RLM}" if after else ""
+    return f"{head}{body}{tail}"

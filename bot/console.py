@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .answers import Answer, AnswerStatus, Quote
-from .bidi import RLM, highlight_spans, isolate_ltr, mark_up
+from .bidi import RLM, cut_marks, highlight_spans, isolate_ltr, mark_up
 from .service import AnswerService
 
 BOLD, RESET = "\033[1m", "\033[0m"
@@ -25,8 +25,10 @@ MORE_WORDS = {"المزيد", "مزيد", "more"}
 
 
 def render_quote(quote: Quote, *, bold: bool) -> str:
+    """One quote in guillemets (with "…" where an excerpt cuts its sentence) and its source."""
     spans = highlight_spans(quote.text, quote.highlights) if bold else []
     body = mark_up(quote.text, spans, open_mark=BOLD, close_mark=RESET)
+    body = cut_marks(body, before=quote.trimmed_before, after=quote.trimmed_after)
     where = f"المصدر: {isolate_ltr(quote.title)} — الجملة {quote.position} من {quote.sentence_count}"
     link = f"\n{RLM}{quote.url}" if quote.url else ""
     return f"{RLM}«{body}»\n{RLM}{where}{link}"

@@ -4,8 +4,10 @@ Every paragraph of every article is ingested into a temporary database; every qu
 asked; a quote counts as right when it overlaps the gold answer span of the question's own
 article (or, failing offsets, contains the normalised answer text). Articles repeat sentences
 (ARCD's paragraphs restate the lead), and the service quotes a repeated sentence once, so a
-quote that is word for word the sentence holding the answer, elsewhere in the same article,
-is right too: a reader cannot tell the two apart.
+quote from a word-for-word copy of the sentence holding the answer, elsewhere in the same
+article, is right too (a reader cannot tell the two apart), provided the words it shows
+are the copy's of the answer: the gold span is carried over into the copy, so an excerpt
+of the copy that leaves the answer out is wrong, as it is of the original.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,9 +25,11 @@ from retrieval.documents import PARAGRAPH_SEPARATOR, source_key
 from retrieval.search import SearchConfig
 from retrieval.storage import Store
 
-from .answers import Answer, AnswerStatus
+from .answers import Answer, AnswerStatus, Quote
 from .service import AnswerService
 from .settings import Settings
+
+_NO_GOLD: Mapping[str, Sequence[tuple[int, int]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +75,34 @@ def load_questions(path: Path) -> list[GoldQuestion]:
 
 
 def quote_is_right(
-    q: GoldQuestion, source: str, start: int, end: int, text: str, gold_texts: frozenset[str] = frozenset()
+    q: GoldQuestion,
+    source: str,
+    start: int,
+    end: int,
+    text: str,
+    gold: Mapping[str, Sequence[tuple[int, int]]] = _NO_GOLD,
+    *,
+    sentence: tuple[int, str] | None = None,
 ) -> bool:
-    """Whether a quote answers *q*; *gold_texts* are the (space-normalised) sentences of its
-    article that hold a gold span."""
+    """Whether the quote *text* (at *start*..*end* of article *source*) answers *q*.
+
+    *gold* is :func:`gold_sentences` of *q*. When the quote is an excerpt, *sentence* is the
+    whole sentence's (offset in the article, text): an excerpt is right only when it shows
+    part of the answer, in the sentence itself or in a word-for-word copy of it.
+    """
     if source != q.source:
         return False
     if q.spans:
-        return any(start < e and s < end for s, e in q.spans) or _same_words(text) in gold_texts
+        if any(start < e and s < end for s, e in q.spans):
+            return True
+        sentence_start, sentence_text = sentence if sentence is not None else (start, text)
+        spans = gold.get(_same_words(sentence_text))
+        if not spans:
+            return False
+        # Where the quote lies in the copy's words, compared with where the answer lies in them.
+        positions = _same_words_positions(sentence_text)
+        lo, hi = positions[start - sentence_start], positions[end - sentence_start]
+        return any(lo < e and s < hi for s, e in spans)
     quote = normalize(text)
     return any(a and normalize(a) in quote for a in q.answers)
 
@@ -102,21 +127,68 @@ def _same_words(text: str) -> str:
     return " ".join(text.split())
 
 
-def gold_sentences(index, q: GoldQuestion) -> frozenset[str]:
-    """The sentences of *q*'s article in *index* that hold one of its gold spans."""
-    texts = set()
+def _same_words_positions(text: str) -> list[int]:
+    """For every offset 0..len(text) of *text*, the matching offset in ``_same_words(text)``.
+
+    A run of whitespace between words becomes one space; the run's characters map to it.
+    """
+    positions = []
+    at = 0
+    gap = False  # whitespace seen since the last word (a space is due before the next one)
+    for ch in text:
+        if ch.isspace():
+            gap = gap or at > 0
+            positions.append(at)
+            continue
+        if gap:
+            at += 1
+            gap = False
+        positions.append(at)
+        at += 1
+    positions.append(at)
+    return positions
+
+
+def gold_sentences(index, q: GoldQuestion) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The sentences of *q*'s article in *index* that hold one of its gold spans, by their
+    words (whitespace made single spaces), with the spans as offsets into those words."""
+    found: dict[str, list[tuple[int, int]]] = {}
     for article in index.articles:
         if article.source != q.source:
             continue
         for s in index.sentences[article.first_doc : article.first_doc + article.n_sentences]:
-            if any(s.start < e and b < s.end for b, e in q.spans):
-                texts.add(_same_words(s.text))
-    return frozenset(texts)
+            inside = [
+                (max(b, s.start) - s.start, min(e, s.end) - s.start) for b, e in q.spans if s.start < e and b < s.end
+            ]
+            if inside:
+                positions = _same_words_positions(s.text)
+                spans = [(positions[b], positions[e]) for b, e in inside if positions[b] < positions[e]]
+                found.setdefault(_same_words(s.text), []).extend(spans)
+    return {text: tuple(spans) for text, spans in found.items()}
 
 
-def rank_of(q: GoldQuestion, answer: Answer, gold_texts: frozenset[str] = frozenset()) -> int | None:
+def quote_right(q: GoldQuestion, quote: Quote, gold: Mapping[str, Sequence[tuple[int, int]]], index) -> bool:
+    """:func:`quote_is_right` for a quote of the service (its whole sentence read from *index*
+    when it is an excerpt)."""
+    sentence = None
+    if quote.trimmed_before or quote.trimmed_after:
+        sentence = (quote.sentence_start, _sentence_text(index, quote.source, quote.sentence_start))
+    return quote_is_right(q, quote.source, quote.start, quote.end, quote.text, gold, sentence=sentence)
+
+
+def _sentence_text(index, source: str, start: int) -> str:
+    for article in index.articles:
+        if article.source == source:
+            for s in index.sentences[article.first_doc : article.first_doc + article.n_sentences]:
+                if s.start == start:
+                    return s.text
+    raise LookupError(f"no sentence at {start} in {source}")
+
+
+def rank_of(q: GoldQuestion, answer: Answer, gold: Mapping[str, Sequence[tuple[int, int]]], index) -> int | None:
+    """The rank (from 1) of the first right quote of *answer*, or None."""
     for rank, quote in enumerate(answer.quotes, 1):
-        if quote_is_right(q, quote.source, quote.start, quote.end, quote.text, gold_texts):
+        if quote_right(q, quote, gold, index):
             return rank
     return None
 
@@ -137,8 +209,8 @@ def score_questions(service: AnswerService, questions: list[GoldQuestion], detai
         started = time.perf_counter()
         answer = service.ask(q.question, 10, log_question=False, related_ratio=0.0)
         latencies.append((time.perf_counter() - started) * 1000)
-        gold_texts = gold_sentences(index, q)
-        rank = rank_of(q, answer, gold_texts)
+        gold = gold_sentences(index, q)
+        rank = rank_of(q, answer, gold, index)
         if answer.status is AnswerStatus.NO_ANSWER:
             no_answer += 1
         if answer.quotes:
@@ -147,12 +219,12 @@ def score_questions(service: AnswerService, questions: list[GoldQuestion], detai
             hits1 += rank == 1
             hits3 += rank <= 3
             rr += 1.0 / rank
-        # The raw ranking, bar or not, tells tuning apart from calibration.
+        # The raw ranking, bar or not, tells tuning apart from calibration (quoted as the
+        # service quotes: an excerpt of a long sentence).
         raw = index.search(q.question, 1)
         raw_right = False
         if raw.hits:
-            s = index.sentences[raw.hits[0].doc]
-            raw_right = quote_is_right(q, index.articles[s.article].source, s.start, s.end, s.text, gold_texts)
+            raw_right = quote_right(q, service.quote(index, raw.hits[0].doc, q.question), gold, index)
             ranking_hits1 += raw_right
         if details is not None:
             record = {
@@ -168,7 +240,8 @@ def score_questions(service: AnswerService, questions: list[GoldQuestion], detai
                         "quote": x.text,
                         "title": x.title,
                         "score": round(x.score, 4),
-                        "right": quote_is_right(q, x.source, x.start, x.end, x.text, gold_texts),
+                        "excerpt": x.trimmed_before or x.trimmed_after,
+                        "right": quote_right(q, x, gold, index),
                     }
                     for x in answer.quotes[:3]
                 ],

@@ -33,6 +33,7 @@ from retrieval.search import ArticleRecord, FieldConfig, Hit, SearchConfig, Sear
 from retrieval.snapshot import SentenceTableBuilder, SnapshotKey, SnapshotStore, mine_aliases
 from retrieval.storage import Article, Feedback, IndexState, QuestionLog, Sentence, Store, safe_url, utcnow
 
+from . import excerpt
 from .answers import Answer, AnswerStatus, Quote, ReindexReport, SourceInfo, Stats
 from .ratelimit import Admission, RateLimiter
 from .settings import Settings
@@ -330,29 +331,43 @@ class AnswerService:
             # Context (article, title) decides the ranking; whether another quote is as good an
             # answer is judged on the sentences' own match with the question.
             chosen = _diverse(index, confident, ratio, top_k)
-        quotes = tuple(self._quote(index, hit.doc, hit.score, result.terms) for hit in chosen)
+        asked = _Asked(index, question)
+        quotes = tuple(self._quote(index, hit.doc, hit.score, result.terms, asked) for hit in chosen)
         has_more = len(confident) > offset + len(chosen)
         status = AnswerStatus.ANSWERED if quotes else AnswerStatus.NO_ANSWER
         reason = None if quotes else REASON_NO_ANSWER
         return Answer(question, status, quotes, reason=reason, has_more=has_more, offset=offset)
 
-    @staticmethod
-    def _quote(index: SearchIndex, doc: int, score: float, terms: frozenset[str]) -> Quote:
+    def quote(self, index: SearchIndex, doc: int, question: str, *, score: float = 0.0) -> Quote:
+        """The quote of sentence *doc* of *index* that the service shows for *question*: the
+        sentence, or its best excerpt when it is longer than ``QUOTE_MAX_CHARS``."""
+        terms = frozenset(index.primary.terms(index.expand(question)))
+        return self._quote(index, doc, score, terms, _Asked(index, question))
+
+    def _quote(self, index: SearchIndex, doc: int, score: float, terms: frozenset[str], asked: _Asked) -> Quote:
         s = index.sentences[doc]
         a = index.articles[s.article]
+        limit = self.settings.quote_max_chars
+        first, last = 0, len(s.text)
+        if 0 < limit < len(s.text):
+            first, last = excerpt.choose(s.text, asked.analysed(), a.title, limit)
+        # Whole words only are cut away, so a matched word is inside the excerpt or outside it.
+        highlights = tuple((x - first, y - first) for x, y in index.highlights(doc, terms) if first <= x and y <= last)
         return Quote(
-            text=s.text,
+            text=s.text[first:last],
             article_id=a.id,
             title=a.title,
             source=a.source,
             url=a.url,
             position=s.position,
             sentence_count=a.n_sentences,
-            start=s.start,
-            end=s.end,
+            start=s.start + first,
+            end=s.start + last,
             score=score,
-            highlights=tuple(index.highlights(doc, terms)),
+            highlights=highlights,
             sentence_id=s.id,
+            sentence_start=s.start,
+            sentence_end=s.end,
         )
 
     def more(self, question_id: int, offset: int, top_k: int | None = None) -> Answer | None:
@@ -845,6 +860,22 @@ def _snapshot_key(state: IndexState | None) -> SnapshotKey | None:
     if state is None or state.built_at is None:
         return None
     return SnapshotKey(state.version, state.built_at.isoformat(), state.articles, state.sentences)
+
+
+class _Asked:
+    """A question analysed for excerpts on first need: most quotes are short enough whole."""
+
+    __slots__ = ("_analysed", "_index", "_question")
+
+    def __init__(self, index: SearchIndex, question: str) -> None:
+        self._index = index
+        self._question = question
+        self._analysed: excerpt.Asked | None = None
+
+    def analysed(self) -> excerpt.Asked:
+        if self._analysed is None:
+            self._analysed = excerpt.asked(self._question, self._index.idf, self._index.aliases)
+        return self._analysed
 
 
 def _distinct(index: SearchIndex, hits: list[Hit]) -> list[Hit]:

@@ -80,6 +80,7 @@ class Settings:
     bm25_b: float = 0.0
     top_k: int = 3
     min_confidence: float = 0.35
+    quote_max_chars: int = 220  # longer sentences are quoted as an excerpt; 0: whole sentences
     related_score_ratio: float = 0.6
     max_question_chars: int = 1000
 
@@ -142,6 +143,7 @@ class Settings:
         read("BM25_B", "bm25_b", _fraction)
         read("TOP_K", "top_k", _positive(int))
         read("MIN_CONFIDENCE", "min_confidence", _fraction)
+        read("QUOTE_MAX_CHARS", "quote_max_chars", _positive(int, allow_zero=True))
         read("RELATED_SCORE_RATIO", "related_score_ratio", _fraction)
         read("MAX_QUESTION_CHARS", "max_question_chars", _positive(int))
         read("RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", _positive(int, allow_zero=True))

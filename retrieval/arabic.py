@@ -73,11 +73,15 @@ class Token:
     end: int
 
 
+# Words repeat (Zipf): a question and the sentences quoted for it are mostly words seen before.
+_normalize_word = lru_cache(maxsize=65_536)(normalize)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split *text* into normalised word tokens, each with its span in *text*."""
     tokens: list[Token] = []
     for match in _TOKEN_RE.finditer(text):
-        norm = normalize(match.group())
+        norm = _normalize_word(match.group())
         if norm:
             tokens.append(Token(norm, match.start(), match.end()))
     return tokens

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from .aliases import AliasTable
-from .arabic import STOP_WORDS, light_stem, root_stem, tokenize
+from .arabic import STOP_WORDS, Token, light_stem, root_stem, tokenize
 from .index import BM25Index, ComposedIndex
 
 ROOT_CREDIT = 0.7  # same root, different stem: related, not the same word
@@ -53,14 +53,22 @@ class QuestionProfile:
     alternatives: tuple[tuple[_Word, ...], ...]  # per word: other spellings' words
 
 
-def profile(question: str, idf: Callable[[str], float], aliases: AliasTable | None = None) -> QuestionProfile:
-    """Analyse *question* once for scoring many sentences."""
+def profile(
+    question: str,
+    idf: Callable[[str], float],
+    aliases: AliasTable | None = None,
+    found: list[tuple[tuple[str, ...], list[str]]] | None = None,
+) -> QuestionProfile:
+    """Analyse *question* once for scoring many sentences (*found*: its names' other spellings,
+    ``aliases.alternatives(question)``, when the caller has them already)."""
     norms = [t.norm for t in tokenize(question) if t.norm not in STOP_WORDS]
     words = tuple(_word(n) for n in norms)
     weights = tuple(idf(w.stem) for w in words)
     alternatives: list[list[_Word]] = [[] for _ in words]
-    if aliases is not None:
-        for phrase, spellings in aliases.alternatives(question):
+    if found is None and aliases is not None:
+        found = aliases.alternatives(question)
+    if found:
+        for phrase, spellings in found:
             alt_words = [_word(t.norm) for s in spellings for t in tokenize(s) if t.norm not in STOP_WORDS]
             for i, n in enumerate(norms):
                 if n in phrase:
@@ -168,3 +176,74 @@ class IndexedCoverage:
             if columns:
                 out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
         return out
+
+
+class WordCredits:
+    """The credit (0..1) each word of a text earns for each word of one question, as
+    :func:`coverage` credits a sentence's words: the same stem 1, the same root
+    ``ROOT_CREDIT``, a near spelling its trigram overlap. The best credit of a question word
+    over a stretch of words is what that stretch covers of it, so a part of a sentence can be
+    weighed like a whole one.
+
+    Built once per question; a word is then looked up by its stem, root and trigrams instead
+    of being compared with every question word. A name's other spellings count word by word
+    here (any of their words), which is looser than :func:`coverage`'s all-of-them.
+    """
+
+    def __init__(self, question: QuestionProfile) -> None:
+        self.size = len(question.words)
+        self._stems: dict[str, set[int]] = {}
+        self._roots: dict[str, set[int]] = {}
+        self._grams: dict[str, list[int]] = {}  # trigram -> probes that have it
+        self._probes: list[tuple[int, int]] = []  # probe -> (question word, trigram count)
+        for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
+            for probe in (word, *alts):
+                self._stems.setdefault(probe.stem, set()).add(i)
+                if len(probe.root) >= 3:
+                    self._roots.setdefault(probe.root, set()).add(i)
+                if len(probe.grams) >= 3:
+                    for gram in probe.grams:
+                        self._grams.setdefault(gram, []).append(len(self._probes))
+                    self._probes.append((i, len(probe.grams)))
+        self._known: dict[str, tuple[float, ...]] = {}
+
+    def __call__(self, text: str, tokens: Sequence[Token] | None = None) -> list[tuple[int, int, tuple[float, ...]]]:
+        """The words of *text* that earn some credit: (start, end, credit per question word).
+        *tokens* are ``tokenize(text)`` when the caller has them already."""
+        out: list[tuple[int, int, tuple[float, ...]]] = []
+        for token in tokenize(text) if tokens is None else tokens:
+            credits = self._known.get(token.norm)
+            if credits is None:
+                credits = self._known[token.norm] = self._word(token.norm)
+            if credits:
+                out.append((token.start, token.end, credits))
+        return out
+
+    def _word(self, norm: str) -> tuple[float, ...]:
+        """The credits of one normalised word; empty when it earns none."""
+        if norm in STOP_WORDS:
+            return ()
+        word = _word(norm)
+        credit = [0.0] * self.size
+        for i in self._roots.get(word.root, ()):
+            credit[i] = ROOT_CREDIT
+        shared: dict[int, int] = {}
+        for gram in word.grams:
+            for probe in self._grams.get(gram, ()):
+                shared[probe] = shared.get(probe, 0) + 1
+        for probe, count in shared.items():
+            i, size = self._probes[probe]
+            overlap = count / (size + len(word.grams) - count)
+            if overlap >= TYPO_MIN_OVERLAP and overlap > credit[i]:
+                credit[i] = overlap
+        for i in self._stems.get(word.stem, ()):
+            credit[i] = 1.0
+        return tuple(credit) if any(credit) else ()
+
+
+def word_credits(
+    question: QuestionProfile, text: str, tokens: Sequence[Token] | None = None
+) -> list[tuple[int, int, tuple[float, ...]]]:
+    """The words of *text* that cover part of *question*, each with its span and its credit
+    for every question word (see :class:`WordCredits`)."""
+    return WordCredits(question)(text, tokens)

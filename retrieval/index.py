@@ -303,6 +303,11 @@ class ComposedIndex:
     word reads one place in memory (a million sentences' words do not fit in a cache).
     """
 
+    # Room for the distinct words of the documents scored at once and their question terms;
+    # a re-rank of 1000 sentences needs about a tenth of it, more is allocated when needed.
+    MEMO_WORDS = 1 << 16
+    MEMO_HITS = 1 << 18
+
     def __init__(
         self,
         vocabulary: Mapping[str, int],
@@ -381,13 +386,36 @@ class ComposedIndex:
             lookup = np.zeros(len(self.idf), dtype=np.int32 if wide else np.uint8)
             setattr(self._local, name, lookup)
         lookup[terms] = np.arange(1, len(terms) + 1)
+        memo, hits, visited = self._memo()
+        # In document order the candidates' words are read front to back.
+        order = np.argsort(docs, kind="stable")
         try:
-            return _composed_scores(
-                self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
-                lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs,
-            )
+            while True:
+                scores, holds, done = _composed_scores(
+                    self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl, lookup, counts,
+                    self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs[order],
+                    memo, hits, visited,
+                )
+                if done:
+                    in_order = np.empty_like(scores), np.empty_like(holds)
+                    in_order[0][order], in_order[1][order] = scores, holds
+                    return in_order
+                hits = np.zeros(2 * len(hits), dtype=np.int32)
+                visited = np.zeros(2 * len(visited), dtype=np.int32)
+                self._local.memo = (memo, hits, visited)
         finally:
             lookup[terms] = 0
+
+    def _memo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Per thread, allocated once and left zeroed by the kernel (a slot per word record).
+        arrays = getattr(self._local, "memo", None)
+        if arrays is None:
+            arrays = self._local.memo = (
+                np.zeros(len(self.word_records), dtype=np.int32),
+                np.zeros(self.MEMO_HITS, dtype=np.int32),
+                np.zeros(self.MEMO_WORDS, dtype=np.int32),
+            )
+        return arrays
 
     def score(self, tokens: Sequence[str], *, with_floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`BM25Index.score`, by scoring every document (for tools and checks)."""
@@ -513,16 +541,32 @@ def top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float
 
 
 class _Scratch:
-    """Per-thread work arrays for one corpus size, reused from question to question.
+    """Per-thread work arrays of the ranker, reused from question to question.
 
-    Every kernel leaves them as it found them (zeros), touching only the documents a question
-    reached, so a question costs what its postings cost and not the corpus size.
+    Postings are summed one block of documents at a time: the block's sums stay in cache
+    while every question term adds its postings for those documents, instead of each posting
+    landing at a random place of a corpus-sized array (a cache miss per posting at a million
+    sentences). The kernels leave the block arrays as they found them (zeros).
     """
 
-    def __init__(self, n_docs: int, n_fields: int) -> None:
-        self.acc = np.zeros((max(n_fields, 1), n_docs))  # each postings field's raw BM25 sums
-        self.seen = np.zeros(n_docs, dtype=np.uint8)  # which fields reached the document (bits)
-        self.touched = np.zeros(n_docs, dtype=np.int32)  # the documents reached, in order
+    BLOCK = 8192  # documents per block: their sums (8 bytes a field) stay in the L2 cache
+
+    def __init__(self, n_fields: int) -> None:
+        n_fields = max(n_fields, 1)
+        self.block_sums = np.zeros((self.BLOCK, n_fields))
+        self.block_marks = np.zeros(self.BLOCK, dtype=np.uint8)  # which fields reached a document
+        self.block_docs = np.zeros(self.BLOCK, dtype=np.int32)  # the block's documents reached
+        # One row per document reached, in block order: grown to the longest postings seen.
+        self.docs = np.zeros(0, dtype=np.int32)
+        self.marks = np.zeros(0, dtype=np.uint8)
+        self.sums = np.zeros((0, n_fields))
+
+    def room(self, rows: int) -> None:
+        if len(self.docs) < rows:
+            rows = max(rows, 2 * len(self.docs))
+            self.docs = np.zeros(rows, dtype=np.int32)
+            self.marks = np.zeros(rows, dtype=np.uint8)
+            self.sums = np.zeros((rows, self.sums.shape[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,7 +603,7 @@ class Ranker:
     def _scratch(self) -> _Scratch:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = self._local.scratch = _Scratch(self.n_docs, self.n_fields)
+            scratch = self._local.scratch = _Scratch(self.n_fields)
         return scratch
 
     def rank(
@@ -581,34 +625,40 @@ class Ranker:
         if len(postings) > self.n_fields:
             raise ValueError("more postings fields than the ranker was made for")
         s = self._scratch()
+        query_field, query_terms, query_counts = [], [], []
+        rows = 0
+        for f, (index, tokens, weight) in enumerate(postings):
+            if not weight:
+                continue
+            terms, counts = index.query(tokens)
+            query_field.append(np.full(len(terms), f, dtype=np.int64))
+            query_terms.append(terms)
+            query_counts.append(counts)
+            rows += int((index._indptr[terms + 1] - index._indptr[terms]).sum())
+        if not rows:
+            return Ranked(empty, np.empty(0), np.empty(0), 0)
+        s.room(rows)
+        top = np.full(self.n_fields, -np.inf)
+        # numba wants one type for every member of a tuple: a field without weight lends
+        # its arrays but no terms.
+        fields = [index for index, _tokens, _weight in postings] + [postings[0][0]] * (self.n_fields - len(postings))
+        reached = _collect(
+            tuple(index._indptr for index in fields), tuple(index._indices for index in fields),
+            tuple(index._data for index in fields),
+            np.concatenate(query_field), np.concatenate(query_terms), np.concatenate(query_counts),
+            self.n_docs, s.block_sums, s.block_marks, s.block_docs, s.docs, s.marks, s.sums, top,
+        )
         scales = np.zeros(self.n_fields)
         valid = 0
-        n = 0
-        try:
-            for f, (index, tokens, weight) in enumerate(postings):
-                if not weight:
-                    continue
-                terms, counts = index.query(tokens)
-                if not len(terms):
-                    continue
-                bit = 1 << f
-                n, top = _accumulate_field(
-                    index._indptr, index._indices, index._data, terms, counts, s.acc[f], s.seen, s.touched, n, bit
-                )
-                if not index.nonnegative:  # the running maximum holds only for weights >= 0
-                    top = _field_max(s.acc[f], s.seen, s.touched, n, bit)
-                if top > 0:
-                    scales[f] = weight / top
-                    valid |= bit
-            extra = article_extra if article_extra is not None else np.zeros(0)
-            keep = max(k, depth) if rerank else k
-            docs, pre, match = _preselect(
-                s.acc, scales, valid, s.seen, s.touched, n, self.doc_article, extra, self.article_first, lead, keep
-            )
-            reached, n = n, 0  # _preselect left the scratch clean
-        finally:
-            if n:
-                _clear(s.acc, s.seen, s.touched, n)
+        for f, (_index, _tokens, weight) in enumerate(postings):
+            if weight and top[f] > 0:
+                scales[f] = weight / top[f]
+                valid |= 1 << f
+        extra = article_extra if article_extra is not None else np.zeros(0)
+        keep = max(k, depth) if rerank else k
+        docs, pre, match = _preselect(
+            s.docs, s.marks, s.sums, reached, scales, valid, self.doc_article, extra, self.article_first, lead, keep
+        )
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
         for index, tokens, weight in rerank:
@@ -653,44 +703,77 @@ def _accumulate_dense(indptr, indices, data, terms, counts, out):  # pragma: no 
 
 
 @_kernel
-def _accumulate_field(indptr, indices, data, terms, counts, acc, seen, touched, n, bit):  # pragma: no cover
-    """One field's postings into its row of sums; returns the documents reached so far and the
-    field's best sum (with weights >= 0 the best partial sum is the best final one)."""
-    top = -np.inf
-    for j in range(len(terms)):
-        t = terms[j]
-        c = counts[j]
-        for i in range(indptr[t], indptr[t + 1]):
-            d = indices[i]
-            marks = seen[d]
-            if marks == 0:
-                touched[n] = d
-                n += 1
-            seen[d] = marks | bit
-            v = acc[d] + c * data[i]
-            acc[d] = v
-            if v > top:
-                top = v
-    return n, top
+def _collect(
+    indptrs, indices, data, q_field, q_term, q_count, n_docs, block_sums, block_marks, block_docs,
+    docs, marks, sums, top,
+):  # pragma: no cover - compiled
+    """Sums the postings of every (field, term) of a question, one block of documents at a time.
 
-
-@_kernel
-def _field_max(acc, seen, touched, n, bit):  # pragma: no cover - compiled
-    top = -np.inf
-    for i in range(n):
-        d = touched[i]
-        if seen[d] & bit and acc[d] > top:
-            top = acc[d]
-    return top
-
-
-@_kernel
-def _clear(acc, seen, touched, n):  # pragma: no cover - compiled
-    for i in range(n):
-        d = touched[i]
-        seen[d] = 0
-        for f in range(acc.shape[0]):
-            acc[f, d] = 0.0
+    Writes a row per document reached (its id, a bit per field that reached it and each field's
+    sum) into *docs*, *marks* and *sums*, in block order; keeps each field's best sum in *top*.
+    Returns the number of rows. Within a document a field's postings add up in question-term
+    order, as a term-at-a-time pass would add them, so the sums are the same to the last bit.
+    """
+    n_fields = sums.shape[1]
+    block = len(block_marks)
+    n_query = len(q_term)
+    at = np.empty(n_query, dtype=np.int64)
+    end = np.empty(n_query, dtype=np.int64)
+    for j in range(n_query):
+        pointers = indptrs[q_field[j]]
+        at[j] = pointers[q_term[j]]
+        end[j] = pointers[q_term[j] + 1]
+    n = 0
+    while True:
+        # Jump to the block of the lowest next posting: rare terms leave most blocks empty.
+        first = n_docs
+        for j in range(n_query):
+            if at[j] < end[j]:
+                d = indices[q_field[j]][at[j]]
+                if d < first:
+                    first = d
+        if first >= n_docs:
+            break
+        start = (first // block) * block
+        stop = start + block
+        m = 0
+        for j in range(n_query):
+            p = at[j]
+            e = end[j]
+            if p >= e:
+                continue
+            f = q_field[j]
+            ids = indices[f]
+            weights = data[f]
+            c = q_count[j]
+            bit = 1 << f
+            while p < e:
+                d = ids[p]
+                if d >= stop:
+                    break
+                o = d - start
+                mark = block_marks[o]
+                if mark == 0:
+                    block_docs[m] = o
+                    m += 1
+                block_marks[o] = mark | bit
+                block_sums[o, f] += c * weights[p]
+                p += 1
+            at[j] = p
+        for i in range(m):
+            o = block_docs[i]
+            mark = block_marks[o]
+            block_marks[o] = 0
+            docs[n] = start + o
+            marks[n] = mark
+            for f in range(n_fields):
+                v = block_sums[o, f]
+                block_sums[o, f] = 0.0
+                sums[n, f] = v
+                if mark & (1 << f) and v > top[f]:
+                    top[f] = v
+            n += 1
+    return n
 
 
 @_kernel
@@ -737,48 +820,93 @@ def _sift_down(values, docs, extra, size, i):  # pragma: no cover - compiled
 
 @_kernel
 def _preselect(
-    acc, scales, valid, seen, touched, n, doc_article, article_extra, article_first, lead, keep
+    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep
 ):  # pragma: no cover - compiled
-    """The *keep* best reached documents by fields plus context (a heap: no sort of all of them).
+    """The *keep* best of the *n* rows of :func:`_collect` by fields plus context.
 
-    A document counts when a field with a positive best score reached it. Clears the scratch
-    as it reads it. Returns the documents, their scores and their field-only match, in no
-    particular order; equal scores prefer the lower document id, as the final ranking does.
+    A document counts when a field with a positive best score reached it. Returns the
+    documents, their scores and their field-only match, in no particular order; equal scores
+    prefer the lower document id, as the final ranking does.
+
+    A heap over every row cost more than the scoring itself: a histogram of the scores finds
+    the bucket that holds the *keep*-th best, everything above it is kept, and only that
+    bucket's rows go through a heap.
     """
-    n_fields = acc.shape[0]
-    size = min(keep, n)
-    values = np.empty(size)
-    docs = np.empty(size, dtype=np.int64)
-    match = np.empty(size)
-    filled = 0
+    n_fields = sums.shape[1]
+    values = np.empty(n)
+    match = np.empty(n)
+    docs = np.empty(n, dtype=np.int64)
+    count = 0
+    low = np.inf
+    high = -np.inf
     has_extra = len(article_extra) > 0
     for i in range(n):
-        d = touched[i]
-        marks = seen[d]
-        seen[d] = 0
+        mark = marks[i]
+        if mark & valid == 0:
+            continue
+        d = rows[i]
         m = 0.0
         for f in range(n_fields):
-            if marks & (1 << f):  # only the rows of the fields that reached it
-                x = acc[f, d]
-                acc[f, d] = 0.0
-                m += x * scales[f]
-        if marks & valid == 0:
-            continue
+            if mark & (1 << f):  # only the fields that reached it
+                m += sums[i, f] * scales[f]
         v = m
         a = doc_article[d]
         if has_extra:
             v += article_extra[a]
         if lead != 0.0 and article_first[a] == d:
             v += lead
-        if filled < size:
-            _push(values, docs, match, filled, v, d, m)
-            filled += 1
-        elif _worse(values[0], docs[0], v, d):
-            values[0] = v
-            docs[0] = d
-            match[0] = m
-            _sift_down(values, docs, match, size, 0)
-    return docs[:filled], values[:filled], match[:filled]
+        values[count] = v
+        match[count] = m
+        docs[count] = d
+        count += 1
+        low = min(low, v)
+        high = max(high, v)
+    if count <= keep:
+        return docs[:count], values[:count], match[:count]
+    n_buckets = 4096
+    scale = (n_buckets - 1) / (high - low) if high > low else 0.0
+    bucket = np.empty(count, dtype=np.int32)
+    per_bucket = np.zeros(n_buckets, dtype=np.int64)
+    for i in range(count):
+        b = int((values[i] - low) * scale)
+        bucket[i] = b
+        per_bucket[b] += 1
+    edge = n_buckets - 1
+    above = 0
+    while above + per_bucket[edge] < keep:
+        above += per_bucket[edge]
+        edge -= 1
+    size = keep - above  # how many of the edge bucket's rows are kept
+    out_docs = np.empty(keep, dtype=np.int64)
+    out_values = np.empty(keep)
+    out_match = np.empty(keep)
+    heap_values = np.empty(size)
+    heap_docs = np.empty(size, dtype=np.int64)
+    heap_match = np.empty(size)
+    filled = 0
+    kept = 0
+    for i in range(count):
+        b = bucket[i]
+        if b > edge:
+            out_docs[kept] = docs[i]
+            out_values[kept] = values[i]
+            out_match[kept] = match[i]
+            kept += 1
+        elif b == edge:
+            v = values[i]
+            d = docs[i]
+            if filled < size:
+                _push(heap_values, heap_docs, heap_match, filled, v, d, match[i])
+                filled += 1
+            elif _worse(heap_values[0], heap_docs[0], v, d):
+                heap_values[0] = v
+                heap_docs[0] = d
+                heap_match[0] = match[i]
+                _sift_down(heap_values, heap_docs, heap_match, size, 0)
+    out_docs[kept:] = heap_docs
+    out_values[kept:] = heap_values
+    out_match[kept:] = heap_match
+    return out_docs, out_values, out_match
 
 
 @_kernel
@@ -819,22 +947,72 @@ def _bm25_weight(variant, idf, tf, k1, norm, delta):  # pragma: no cover - compi
 
 @_kernel
 def _composed_scores(
-    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs
+    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs,
+    memo, hits, visited,
 ):  # pragma: no cover - compiled
+    """BM25 of *docs* over the terms of their words; returns (scores, holds, done).
+
+    Two things keep this from waiting on memory: the words of every document are gathered
+    first, in a loop of independent loads the processor overlaps (the documents are scattered
+    over the corpus), and each distinct word's question terms are found once (*memo*, by record
+    offset: 0 not seen, -1 none, else 1 + where its list starts in *hits*). *done* is False
+    when *hits* or *visited* ran out of room; *memo* is left all zeros either way.
+    """
     n_query = len(counts)
-    scores = np.zeros(len(docs))
-    holds = np.zeros(len(docs), dtype=np.bool_)
-    tf = np.zeros(n_query)
-    for i in range(len(docs)):
+    n = len(docs)
+    bounds = np.empty(n + 1, dtype=np.int64)
+    bounds[0] = 0
+    for i in range(n):
         d = docs[i]
+        bounds[i + 1] = bounds[i] + (doc_indptr[d + 1] - doc_indptr[d])
+    words = np.empty(bounds[n], dtype=np.int32)
+    for i in range(n):
+        first = doc_indptr[docs[i]] - bounds[i]
+        for p in range(bounds[i], bounds[i + 1]):
+            words[p] = doc_words[first + p]
+    warm = 0
+    for p in range(bounds[n]):
+        warm += memo[words[p]] + records[words[p]]  # brings the lines in; the sum is unused
+    scores = np.zeros(n)
+    holds = np.zeros(n, dtype=np.bool_)
+    tf = np.zeros(n_query)
+    used = 0
+    n_visited = 0
+    done = warm >= -(1 << 62)  # always True: keeps the warming loop from being optimised away
+    for i in range(n):
         for j in range(n_query):
             tf[j] = 0.0
-        for p in range(doc_indptr[d], doc_indptr[d + 1]):
-            at = doc_words[p]
-            for q in range(at + 1, at + 1 + records[at]):
-                j = lookup[records[q]]
-                if j > 0:
-                    tf[j - 1] += 1.0
+        for p in range(bounds[i], bounds[i + 1]):
+            at = words[p]
+            h = memo[at]
+            if h == 0:
+                size = records[at]
+                if used + 1 + size > len(hits) or n_visited == len(visited):
+                    done = False
+                    break
+                visited[n_visited] = at
+                n_visited += 1
+                start = used
+                used += 1
+                for q in range(at + 1, at + 1 + size):
+                    j = lookup[records[q]]
+                    if j > 0:
+                        hits[used] = j - 1
+                        used += 1
+                if used == start + 1:
+                    used = start
+                    memo[at] = -1
+                    continue
+                hits[start] = used - start - 1
+                h = start + 1
+                memo[at] = h
+            elif h < 0:
+                continue
+            for r in range(h, h + hits[h - 1]):
+                tf[hits[r]] += 1.0
+        if not done:
+            break
+        d = docs[i]
         norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0
         total = 0.0
         for j in range(n_query):
@@ -842,7 +1020,9 @@ def _composed_scores(
                 holds[i] = True
                 total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
         scores[i] = total
-    return scores, holds
+    for i in range(n_visited):
+        memo[visited[i]] = 0
+    return scores, holds, done
 
 
 @_kernel

@@ -194,17 +194,20 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self.sentences)
 
-    def expand(self, question: str) -> str:
+    def expand(self, question: str, found: list[tuple[tuple[str, ...], list[str]]] | None = None) -> str:
         """The question with other spellings of the names the corpus does not know as asked.
 
         A name the corpus already has in the question's spelling is not expanded for ranking:
         adding the other spelling would only favour sentences that give both (such as
         "(بالإنجليزية: Edison)"). Coverage still counts every spelling (see confidence.py).
+        *found* is ``aliases.alternatives(question)`` when the caller has it already.
         """
         vocabulary = self.fields[0].vocabulary
+        if found is None:
+            found = self.aliases.alternatives(question)
         extra = [
             spelling
-            for phrase, spellings in self.aliases.alternatives(question)
+            for phrase, spellings in found
             if any(term not in vocabulary for term in self.primary.terms(" ".join(phrase)))
             for spelling in spellings
         ]
@@ -217,7 +220,8 @@ class SearchIndex:
 
     def search(self, question: str, k: int = 10) -> SearchResult:
         """The *k* best sentences for *question*, best first."""
-        expanded = self.expand(question)
+        found = self.aliases.alternatives(question)  # for the ranking and the confidence
+        expanded = self.expand(question, found)
         primary_terms = frozenset(self.primary.terms(expanded))
         known = sum(1 for t in primary_terms if t in self.fields[0].vocabulary)
         if not self.sentences or not primary_terms:
@@ -230,7 +234,7 @@ class SearchIndex:
                 group.append((index, analyzer.terms(expanded), cfg.weight))
         cfg = self.config
         lead = cfg.lead_weight if cfg.lead_weight and self._is_definition(question) else 0.0
-        asked = profile(question, self.idf, self.aliases)
+        asked = profile(question, self.idf, self.aliases, found)
         beyond = cfg.beyond_title_weight
         # With the beyond-title score every candidate comes back, to be re-ranked here.
         wanted = max(k, cfg.rerank_depth) if beyond else k

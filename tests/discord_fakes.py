@@ -510,8 +510,10 @@ def unrender(markdown: str) -> str:
 
 
 def quote_text(description: str) -> str:
-    """The quoted sentence of an answer embed, without guillemets and formatting."""
-    return unrender(description).removeprefix("«").removesuffix("»")
+    """The quoted words of an answer embed (the sentence, or the excerpt without the "…" that
+    mark where it was cut), without guillemets and formatting."""
+    text = unrender(description).removeprefix("«").removesuffix("»")
+    return text.removeprefix("\u200f\u2026 ").removesuffix(" \u2026\u200f")
 
 
 # --- an app and a bot -----------------------------------------------------------------------------

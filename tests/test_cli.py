@@ -11,7 +11,10 @@ import pytest
 from .conftest import ROOT, SEEDS
 
 JSON_KEYS = ["question", "status", "reason", "answers", "elapsed_ms"]
-QUOTE_KEYS = ["quote", "article_id", "title", "source", "position", "start", "end", "score", "highlights"]
+QUOTE_KEYS = [
+    "quote", "article_id", "title", "source", "position", "start", "end", "score", "highlights", "sentence_start",
+    "sentence_end",
+]
 
 
 @pytest.fixture

@@ -264,7 +264,7 @@ def _long_articles(tmp_path):
 
 
 async def test_long_answers_respect_discord_limits_and_are_never_cut(tmp_path, monkeypatch):
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, quote_max_chars=0)  # whole sentences, however long
     path, texts_by_title = _long_articles(tmp_path)
     app.service.reindex([path])
     async with Harness.running(app, monkeypatch) as h:

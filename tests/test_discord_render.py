@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.answers import Answer, AnswerStatus, Quote, ReindexReport, Stats
-from bot.bidi import LRI, PDI
+from bot.bidi import LRI, PDI, RLM
 from bot.discord_bot import render
 
 from .discord_fakes import unrender
@@ -67,6 +68,22 @@ def test_quote_chunks_fit_the_limit_and_together_are_the_whole_sentence(text, li
     for chunk in chunks:  # each piece is valid on its own
         assert chunk.count(LRI) == chunk.count(PDI)
         assert chunk.replace("\\*", "").count("**") % 2 == 0
+
+
+def test_an_excerpt_shows_an_ellipsis_inside_the_guillemets_where_its_sentence_was_cut():
+    text = "باعت Great Wall مليون سيارة"
+    both = replace(quote(text, [(5, 10)]), sentence_start=-40, sentence_end=len(text) + 9)
+    head = replace(quote(text), sentence_start=-40, sentence_end=len(text))
+
+    (md,) = render.quote_chunks(both)
+    assert md.startswith(f"«{RLM}… ") and md.endswith(f" …{RLM}»") and "**" in md
+    assert unrender(md) == f"«{RLM}… {text} …{RLM}»"
+    assert unrender(render.quote_chunks(head)[0]) == f"«{RLM}… {text}»"
+    # Split over several pieces, the marks stay at the excerpt's two ends.
+    long_text = " ".join(["كلمة"] * 400)
+    chunks = [unrender(c) for c in render.quote_chunks(replace(quote(long_text), sentence_start=-1, sentence_end=10**6), 500)]
+    assert len(chunks) > 2 and chunks[0].startswith(f"«{RLM}… ") and chunks[-1].endswith(f" …{RLM}»")
+    assert all("…" not in c for c in chunks[1:-1])
 
 
 def test_a_short_quote_is_one_embed_with_title_link_and_position():

@@ -13,7 +13,7 @@ from rank_bm25 import BM25L, BM25Okapi, BM25Plus
 
 from retrieval.arabic import Analyzer
 from retrieval.documents import load_paths
-from retrieval.index import BM25Index, BM25Params, ComposedIndex, CorpusAnalyser, build_parts, top_k
+from retrieval.index import BM25Index, BM25Params, ComposedIndex, CorpusAnalyser, _Scratch, build_parts, top_k
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
 from retrieval.sentences import split_sentences
 
@@ -92,7 +92,11 @@ def test_fast_build_gives_every_field_the_analyzers_terms():
             np.testing.assert_allclose(field.dense_scores(query), expected.dense_scores(query), rtol=1e-12, atol=1e-12)
 
 
-def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25():
+@pytest.mark.parametrize("room", [None, 3], ids=["default-room", "room-runs-out"])
+def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25(room, monkeypatch):
+    if room:  # the kernel runs out of room for the words it has seen and starts again with more
+        monkeypatch.setattr(ComposedIndex, "MEMO_WORDS", room)
+        monkeypatch.setattr(ComposedIndex, "MEMO_HITS", room)
     texts = seed_texts()
     grams = Analyzer("ngram")
     docs = [grams.terms(t) for t in texts]
@@ -161,7 +165,10 @@ def dense_reference(index: SearchIndex, question: str, k: int) -> list[tuple[int
     return [(int(docs[i]), float(scores[i])) for i in order]
 
 
-def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything():
+@pytest.mark.parametrize("block", [8192, 7, 64], ids=lambda b: f"block-{b}")
+def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, monkeypatch):
+    # Small blocks of documents: postings cross many block edges and some blocks are empty.
+    monkeypatch.setattr(_Scratch, "BLOCK", block)
     texts = seed_texts() * 3  # repeated sentences: many exact ties, broken by position
     articles, sentences = records(texts)
     index = SearchIndex(articles, sentences, CONFIG)
@@ -172,6 +179,27 @@ def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything()
     for question in questions:
         ours = [(h.doc, h.score) for h in index.search(question, 10).hits]
         reference = dense_reference(index, question, 10)
+        assert [d for d, _ in ours] == [d for d, _ in reference], question
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_the_best_few_are_chosen_exactly_among_many_ties(k):
+    # Without a re-rank field only k documents are kept from the first stage, so the selection
+    # of the best among thousands (repeated sentences: exact ties, broken by position) decides.
+    from dataclasses import replace
+
+    config = replace(CONFIG, fields=tuple(f for f in CONFIG.fields if f.analyzer != "ngram"))
+    texts = seed_texts() * 5
+    articles, sentences = records(texts)
+    index = SearchIndex(articles, sentences, config)
+    rng = random.Random(9)
+    words = " ".join(texts).split()
+    questions = QUERIES + ["في " + rng.choice(words) for _ in range(10)]
+    questions += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(30)]
+    for question in questions:
+        ours = [(h.doc, h.score) for h in index.search(question, k).hits]
+        reference = dense_reference(index, question, k)
         assert [d for d, _ in ours] == [d for d, _ in reference], question
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
 

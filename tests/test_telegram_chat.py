@@ -268,7 +268,15 @@ def long_article(tmp_path: Path) -> Path:
     return path
 
 
-async def test_a_long_answer_is_split_between_quotes_never_inside_one(tg: Harness, tmp_path: Path):
+@pytest.fixture
+async def whole(tmp_path):
+    """A bot that quotes whole sentences however long (QUOTE_MAX_CHARS=0)."""
+    async with harness(tmp_path, quote_max_chars=0) as h:
+        yield h
+
+
+async def test_a_long_answer_is_split_between_quotes_never_inside_one(whole: Harness, tmp_path: Path):
+    tg = whole
     tg.app.service.reindex([long_article(tmp_path)])
     payload = text_update("أين شوهدت الزرافة البنفسجية؟")
     calls = await tg.send(payload)
@@ -283,7 +291,8 @@ async def test_a_long_answer_is_split_between_quotes_never_inside_one(tg: Harnes
     assert "reply_markup" not in calls[0].params and "inline_keyboard" in calls[1].params["reply_markup"]
 
 
-async def test_a_sentence_longer_than_a_message_still_reaches_the_user_whole(tg: Harness, tmp_path: Path):
+async def test_a_sentence_longer_than_a_message_still_reaches_the_user_whole(whole: Harness, tmp_path: Path):
+    tg = whole
     sentence = "الفيل الوردي " + " ".join(["يمشي", "ببطء", "في", "الغابة", "الكثيفة"] * 200)
     article = tmp_path / "huge.txt"
     article.write_text(f"الفيل\n\n{sentence}\n", encoding="utf-8")

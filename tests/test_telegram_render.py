@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.answers import Quote
-from bot.bidi import LRI, PDI
+from bot.bidi import LRI, PDI, RLM
 from bot.telegram_bot import keyboards, render
 from bot.telegram_bot.admin import safe_file_name
 
@@ -32,6 +32,22 @@ def test_matched_words_are_bold_and_latin_runs_isolated_across_the_bold():
         f"باعت {LRI}<b>Great</b> Wall{PDI} &lt;{LRI}b{PDI}&gt;{LRI}1.11{PDI}&lt;/{LRI}b{PDI}&gt; &amp; {LRI}Co{PDI} مليون"
     )
     assert visible_text(markup).replace(LRI, "").replace(PDI, "") == text
+
+
+def test_an_excerpt_shows_an_ellipsis_where_its_sentence_was_cut():
+    text = "باعت الشركة 1.11 مليون سيارة"
+    [block] = render.quote_blocks(quote(text, sentence_start=0, sentence_end=len(text) + 30))
+    assert visible_text(block).startswith(f"{text.replace('1.11', f'{LRI}1.11{PDI}')} …{RLM}\n")
+    [block] = render.quote_blocks(quote(text, start=12, end=12 + len(text), sentence_start=0, sentence_end=12 + len(text)))
+    assert visible_text(block).startswith(f"{RLM}… باعت")
+    [block] = render.quote_blocks(quote(text))  # a whole sentence: no mark
+    assert "…" not in visible_text(block)
+    # An excerpt too long for one message: the marks stay at its two ends.
+    long_text = " ".join(["كلمة"] * 1500)
+    blocks = render.quote_blocks(quote(long_text, start=5, end=5 + len(long_text), sentence_start=0, sentence_end=10**6))
+    quoted = [visible_text(b).split("\n")[0] for b in blocks]
+    assert len(quoted) >= 2 and quoted[0].startswith(f"{RLM}… ") and quoted[-1].endswith(f" …{RLM}")
+    assert all(render.visible_length(b) <= render.TELEGRAM_LIMIT for b in blocks)
 
 
 def test_the_source_line_links_web_addresses_only_and_escapes_them():

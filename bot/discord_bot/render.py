@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.utils import escape_markdown
 
 from ..answers import Answer, AnswerStatus, Quote, ReindexReport, SourceInfo, Stats
-from ..bidi import mark_up, segments
+from ..bidi import cut_marks, mark_up, segments
 from . import texts
 
 # Discord's documented limits.
@@ -103,16 +103,20 @@ def markdown(text: str, highlights: Sequence[tuple[int, int]] = ()) -> str:
 def quote_chunks(quote: Quote, limit: int = DESCRIPTION_CHARS) -> list[str]:
     """The quote in guillemets as markdown, in as few pieces of at most *limit* as possible.
 
-    A quote is cut only when it cannot fit in one piece, and then between words of the raw
-    text, so every piece is valid markdown on its own and the pieces together are the whole
-    sentence, verbatim.
+    An excerpt of a long sentence shows "…" inside the guillemets where it was cut. A quote is
+    cut only when it cannot fit in one piece, and then between words of the raw text, so
+    every piece is valid markdown on its own and the pieces together are the whole quote,
+    verbatim.
     """
     text = quote.text
 
     def render(start: int, end: int) -> str:
         spans = [(max(a, start) - start, min(b, end) - start) for a, b in quote.highlights if a < end and b > start]
-        body = markdown(text[start:end], spans)
-        return (OPEN_QUOTE if start == 0 else "") + body + (CLOSE_QUOTE if end == len(text) else "")
+        first, last = start == 0, end == len(text)
+        body = cut_marks(
+            markdown(text[start:end], spans), before=quote.trimmed_before and first, after=quote.trimmed_after and last
+        )
+        return (OPEN_QUOTE if first else "") + body + (CLOSE_QUOTE if last else "")
 
     whole = render(0, len(text))
     if len(whole) <= limit:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ..answers import Answer, AnswerStatus, Quote, ReindexReport, Stats
-from ..bidi import RLM, highlight_spans, isolate_ltr, mark_up
+from ..bidi import RLM, cut_marks, highlight_spans, isolate_ltr, mark_up
 from . import texts
 
 TELEGRAM_LIMIT = 4096
@@ -77,25 +77,33 @@ def source_line(quote: Quote) -> str:
 
 
 def quote_blocks(quote: Quote, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """One block per quote: the sentence in a blockquote, then its source.
+    """One block per quote: the sentence (or excerpt, with "…" where it was cut) in a
+    blockquote, then its source.
 
-    A sentence too long for one message (rare: an article without punctuation) is cut between
-    words into several blockquotes, so every word still reaches the user verbatim; the source
-    follows the last part.
+    A sentence too long for one message (rare: an article without punctuation, quoted whole)
+    is cut between words into several blockquotes, so every word still reaches the user
+    verbatim; the source follows the last part.
     """
     source = source_line(quote)
-    whole = f"<blockquote>{marked_sentence(quote.text, quote.highlights)}</blockquote>\n{source}"
+    text = quote.text
+
+    def blockquote(start: int, end: int, spans: Sequence[tuple[int, int]]) -> str:
+        before, after = quote.trimmed_before and start == 0, quote.trimmed_after and end == len(text)
+        body = cut_marks(marked_sentence(text[start:end], spans), before=before, after=after)
+        return f"<blockquote>{body}</blockquote>"
+
+    whole = f"{blockquote(0, len(text), quote.highlights)}\n{source}"
     if visible_length(whole) <= limit:
         return [whole]
     blocks: list[str] = []
-    text, start = quote.text, 0
+    start = 0
     room = limit - visible_length(source) - 1
     while start < len(text):
         size = room
         while True:
             end = _word_cut(text, start, size)
             spans = [(max(a, start) - start, min(b, end) - start) for a, b in quote.highlights if a < end and b > start]
-            block = f"<blockquote>{marked_sentence(text[start:end], spans)}</blockquote>"
+            block = blockquote(start, end, spans)
             if visible_length(block) <= room:
                 break
             size = max(1, size * 9 // 10)  # isolates made it longer than its characters: cut shorter

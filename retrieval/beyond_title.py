@@ -8,11 +8,12 @@ is most of the question's weight. The article score and the title match already 
 every sentence of that article for the name; what tells its sentences apart is the rest of
 the question.
 
-So each candidate sentence gets the coverage (see :mod:`retrieval.confidence`: same stem 1,
-same root 0.7, a near spelling in part, words weighted by idf) of the question's words that
-its own article's title does not hold. For a sentence whose article title shares nothing
-with the question this is its plain coverage. It is computed only for the re-ranked
-candidates, and cross-validated like every other weight (``bench/tune_retrieval.py``).
+So each candidate sentence gets the coverage (as in :mod:`retrieval.confidence`: same stem 1,
+same root 0.7, words weighted by idf; near spellings are left to the n-gram field here, they
+would cost five times as much) of the question's words that its own article's title does not
+hold. For a sentence whose article title shares nothing with the question this is its plain
+coverage. It is computed only for the re-ranked candidates, and cross-validated like every
+other weight (``bench/tune_retrieval.py``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from retrieval.search import ArticleRecord, SearchConfig, SearchIndex, SentenceR
 ARTICLES = {
     "جبران خليل جبران": [
         "جبران خليل جبران شاعر وكاتب ورسام لبناني، ويعرف جبران خليل جبران بكتاب النبي، وولد جبران في بشري.",
-        "هاجر صبيا مع عائلته إلى الولايات المتحدة ودرس الفن في باريس.",
-        "توفي في نيويورك عام 1931 بداء السل.",
+        "انتقل مع أسرته إلى بوسطن وهو صغير، ثم درس الرسم في باريس.",
+        "توفي سنة 1931 في مستشفى بمدينة نيويورك.",
     ],
     "نيويورك": [
         "نيويورك أكبر مدن الولايات المتحدة من حيث عدد السكان.",
@@ -52,7 +52,7 @@ def texts(index: SearchIndex, question: str, k: int = 3) -> list[str]:
 
 def test_the_sentence_about_what_is_asked_beats_the_one_that_repeats_the_name(tuned):
     question = "متى توفي جبران خليل جبران؟"
-    assert texts(tuned, question)[0] == "توفي في نيويورك عام 1931 بداء السل."
+    assert texts(tuned, question)[0] == "توفي سنة 1931 في مستشفى بمدينة نيويورك."
     # Without the beyond-title score the opening sentence, which names Gibran three times
     # but says nothing of his death, comes first: that is what this score is for.
     plain = build(replace(tuned.config, beyond_title_weight=0.0))

@@ -77,7 +77,8 @@ def search_config(settings: Settings) -> SearchConfig:
     (weight 1) absorb typos and affixes, and the article's own score (2.0), a match on its
     title (7.0) and, for "ما هو X", its opening sentence (0.6) supply the context a single
     sentence lacks; the coverage of what the question asks beyond the article's title (2.5)
-    then picks the sentence within the article. ISRI roots (0.15) catch derivations.
+    then picks the sentence within the article. ISRI roots (0.15) catch derivations. The
+    confidence reads a sentence with its article's title (see the README's calibration).
     """
     params = BM25Params(settings.bm25_variant, settings.bm25_k1, settings.bm25_b)
     return SearchConfig(
@@ -91,6 +92,7 @@ def search_config(settings: Settings) -> SearchConfig:
         lead_weight=0.6,
         article_params=params,
         beyond_title_weight=2.5,
+        title_in_confidence=True,
     )
 
 

@@ -55,6 +55,10 @@ class SearchConfig:
     # Weight of the coverage of the question words that a candidate's article title does not
     # hold (normalised by the best candidate's); see retrieval/beyond_title.py.
     beyond_title_weight: float = 0.0
+    # Whether the confidence reads a sentence with its article's title: a question word the
+    # title holds counts as covered ("توفي في نيويورك" answers "متى توفي جبران" in Gibran's
+    # article). With its own article removed a question is answered as often as without it.
+    title_in_confidence: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,8 @@ class Hit:
 
     @property
     def confidence(self) -> float:
-        """Share of the question's idf mass the sentence itself covers (computed on demand)."""
+        """Share of the question's idf mass the sentence covers, with its article's title when
+        ``SearchConfig.title_in_confidence`` (computed on demand)."""
         if self._confidence is None:
             self._confidence = self._coverage(self.doc)
         return self._confidence
@@ -161,7 +166,11 @@ class SearchIndex:
         return self._indexed_coverage is not None
 
     def _coverages(self, asked: QuestionProfile, docs: Sequence[int]) -> list[float]:
-        return coverage_from_credits(asked.weights, self.credits(asked, docs)).tolist()
+        credits = self.credits(asked, docs)
+        if self.config.title_in_confidence:
+            held = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
+            credits = np.maximum(credits, held)
+        return coverage_from_credits(asked.weights, credits).tolist()
 
     def credits(self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
         """How fully each of *docs* covers each word of *asked*, as float[docs, words]; without
@@ -306,7 +315,8 @@ class SearchIndex:
         return len(words) <= 5 and any(w in _DEFINITION_WORDS for w in words[:3])
 
     def confidence(self, doc: int, question: str) -> float:
-        """Share of the question's idf mass that sentence *doc* covers (0..1); see confidence.py."""
+        """Share of the question's idf mass that sentence *doc* covers (0..1; see confidence.py),
+        with its article's title when ``SearchConfig.title_in_confidence``."""
         return self._coverages(profile(question, self.idf, self.aliases), [doc])[0]
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:

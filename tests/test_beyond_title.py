@@ -107,3 +107,17 @@ def test_the_confidence_of_reranked_hits_is_the_sentences_own_coverage(tuned):
     question = "متى توفي جبران خليل جبران؟"
     for hit in tuned.search(question, 5).hits:
         assert hit.confidence == pytest.approx(tuned.confidence(hit.doc, question))
+
+
+def test_the_confidence_reads_a_sentence_with_its_title(tuned):
+    # "توفي سنة 1931 ..." does not name Gibran, but in his article it answers the question: the
+    # bar must not refuse it for leaving the subject to the title.
+    question = "متى توفي جبران خليل جبران؟"
+    hit = tuned.search(question, 1).hits[0]
+    assert tuned.sentences[hit.doc].text.startswith("توفي سنة 1931")
+    assert hit.confidence == pytest.approx(1.0)
+    alone = build(replace(tuned.config, title_in_confidence=False))
+    assert alone.confidence(hit.doc, question) < 0.5
+    # A sentence of another article gets no credit from Gibran's title.
+    other = next(i for i, s in enumerate(tuned.sentences) if s.text.startswith("تقع نيويورك"))
+    assert tuned.confidence(other, question) == pytest.approx(alone.confidence(other, question))

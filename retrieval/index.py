@@ -303,11 +303,6 @@ class ComposedIndex:
     word reads one place in memory (a million sentences' words do not fit in a cache).
     """
 
-    # Room for the distinct words of the documents scored at once and their question terms;
-    # a re-rank of 1000 sentences needs about a tenth of it, more is allocated when needed.
-    MEMO_WORDS = 1 << 16
-    MEMO_HITS = 1 << 18
-
     def __init__(
         self,
         vocabulary: Mapping[str, int],
@@ -386,36 +381,18 @@ class ComposedIndex:
             lookup = np.zeros(len(self.idf), dtype=np.int32 if wide else np.uint8)
             setattr(self._local, name, lookup)
         lookup[terms] = np.arange(1, len(terms) + 1)
-        memo, hits, visited = self._memo()
         # In document order the candidates' words are read front to back.
         order = np.argsort(docs, kind="stable")
         try:
-            while True:
-                scores, holds, done = _composed_scores(
-                    self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl, lookup, counts,
-                    self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs[order],
-                    memo, hits, visited,
-                )
-                if done:
-                    in_order = np.empty_like(scores), np.empty_like(holds)
-                    in_order[0][order], in_order[1][order] = scores, holds
-                    return in_order
-                hits = np.zeros(2 * len(hits), dtype=np.int32)
-                visited = np.zeros(2 * len(visited), dtype=np.int32)
-                self._local.memo = (memo, hits, visited)
+            scores, holds = _composed_scores(
+                self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
+                lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs[order],
+            )
         finally:
             lookup[terms] = 0
-
-    def _memo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Per thread, allocated once and left zeroed by the kernel (a slot per word record).
-        arrays = getattr(self._local, "memo", None)
-        if arrays is None:
-            arrays = self._local.memo = (
-                np.zeros(len(self.word_records), dtype=np.int32),
-                np.zeros(self.MEMO_HITS, dtype=np.int32),
-                np.zeros(self.MEMO_WORDS, dtype=np.int32),
-            )
-        return arrays
+        in_order = np.empty_like(scores), np.empty_like(holds)
+        in_order[0][order], in_order[1][order] = scores, holds
+        return in_order
 
     def score(self, tokens: Sequence[str], *, with_floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`BM25Index.score`, by scoring every document (for tools and checks)."""
@@ -947,72 +924,22 @@ def _bm25_weight(variant, idf, tf, k1, norm, delta):  # pragma: no cover - compi
 
 @_kernel
 def _composed_scores(
-    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs,
-    memo, hits, visited,
+    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs
 ):  # pragma: no cover - compiled
-    """BM25 of *docs* over the terms of their words; returns (scores, holds, done).
-
-    Two things keep this from waiting on memory: the words of every document are gathered
-    first, in a loop of independent loads the processor overlaps (the documents are scattered
-    over the corpus), and each distinct word's question terms are found once (*memo*, by record
-    offset: 0 not seen, -1 none, else 1 + where its list starts in *hits*). *done* is False
-    when *hits* or *visited* ran out of room; *memo* is left all zeros either way.
-    """
     n_query = len(counts)
-    n = len(docs)
-    bounds = np.empty(n + 1, dtype=np.int64)
-    bounds[0] = 0
-    for i in range(n):
-        d = docs[i]
-        bounds[i + 1] = bounds[i] + (doc_indptr[d + 1] - doc_indptr[d])
-    words = np.empty(bounds[n], dtype=np.int32)
-    for i in range(n):
-        first = doc_indptr[docs[i]] - bounds[i]
-        for p in range(bounds[i], bounds[i + 1]):
-            words[p] = doc_words[first + p]
-    warm = 0
-    for p in range(bounds[n]):
-        warm += memo[words[p]] + records[words[p]]  # brings the lines in; the sum is unused
-    scores = np.zeros(n)
-    holds = np.zeros(n, dtype=np.bool_)
+    scores = np.zeros(len(docs))
+    holds = np.zeros(len(docs), dtype=np.bool_)
     tf = np.zeros(n_query)
-    used = 0
-    n_visited = 0
-    done = warm >= -(1 << 62)  # always True: keeps the warming loop from being optimised away
-    for i in range(n):
+    for i in range(len(docs)):
+        d = docs[i]
         for j in range(n_query):
             tf[j] = 0.0
-        for p in range(bounds[i], bounds[i + 1]):
-            at = words[p]
-            h = memo[at]
-            if h == 0:
-                size = records[at]
-                if used + 1 + size > len(hits) or n_visited == len(visited):
-                    done = False
-                    break
-                visited[n_visited] = at
-                n_visited += 1
-                start = used
-                used += 1
-                for q in range(at + 1, at + 1 + size):
-                    j = lookup[records[q]]
-                    if j > 0:
-                        hits[used] = j - 1
-                        used += 1
-                if used == start + 1:
-                    used = start
-                    memo[at] = -1
-                    continue
-                hits[start] = used - start - 1
-                h = start + 1
-                memo[at] = h
-            elif h < 0:
-                continue
-            for r in range(h, h + hits[h - 1]):
-                tf[hits[r]] += 1.0
-        if not done:
-            break
-        d = docs[i]
+        for p in range(doc_indptr[d], doc_indptr[d + 1]):
+            at = doc_words[p]
+            for q in range(at + 1, at + 1 + records[at]):
+                j = lookup[records[q]]
+                if j > 0:
+                    tf[j - 1] += 1.0
         norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0
         total = 0.0
         for j in range(n_query):
@@ -1020,9 +947,7 @@ def _composed_scores(
                 holds[i] = True
                 total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
         scores[i] = total
-    for i in range(n_visited):
-        memo[visited[i]] = 0
-    return scores, holds, done
+    return scores, holds
 
 
 @_kernel

@@ -92,11 +92,7 @@ def test_fast_build_gives_every_field_the_analyzers_terms():
             np.testing.assert_allclose(field.dense_scores(query), expected.dense_scores(query), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("room", [None, 3], ids=["default-room", "room-runs-out"])
-def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25(room, monkeypatch):
-    if room:  # the kernel runs out of room for the words it has seen and starts again with more
-        monkeypatch.setattr(ComposedIndex, "MEMO_WORDS", room)
-        monkeypatch.setattr(ComposedIndex, "MEMO_HITS", room)
+def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25():
     texts = seed_texts()
     grams = Analyzer("ngram")
     docs = [grams.terms(t) for t in texts]

@@ -74,17 +74,25 @@ def search_config(settings: Settings) -> SearchConfig:
 
     The weights were chosen by ``bench/tune_retrieval.py`` with folds over the articles of
     ARCD (see the README's retrieval section): light stems carry the match, character n-grams
-    (weight 2) absorb typos and affixes, ISRI roots (0.3) catch derivations, and the article's
-    own score (1.0), a match on its title (4.0) and, for "ما هو X", its opening sentence (0.6)
-    supply the context a single sentence lacks.
+    (weight 1) absorb typos and affixes, and the article's own score (2.0), a match on its
+    title (7.0) and, for "ما هو X", its opening sentence (0.6) supply the context a single
+    sentence lacks; the coverage of what the question asks beyond the article's title (2.5)
+    then picks the sentence within the article. ISRI roots (0.15) catch derivations. The
+    confidence reads a sentence with its article's title (see the README's calibration).
     """
     params = BM25Params(settings.bm25_variant, settings.bm25_k1, settings.bm25_b)
     return SearchConfig(
-        fields=(FieldConfig("light", 1.0, params), FieldConfig("ngram", 2.0, params), FieldConfig("root", 0.3, params)),
-        article_weight=1.0,
-        title_weight=4.0,
+        fields=(
+            FieldConfig("light", 1.0, params),
+            FieldConfig("ngram", 1.0, params),
+            FieldConfig("root", 0.15, params),
+        ),
+        article_weight=2.0,
+        title_weight=7.0,
         lead_weight=0.6,
         article_params=params,
+        beyond_title_weight=2.5,
+        title_in_confidence=True,
     )
 
 

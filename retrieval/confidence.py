@@ -76,11 +76,11 @@ def profile(
     return QuestionProfile(words, weights, tuple(tuple(a) for a in alternatives))
 
 
-def _credit(word: _Word, stems: set[str], roots: set[str], grams: list[frozenset[str]]) -> float:
+def _credit(word: _Word, stems: set[str], roots: set[str], grams: list[frozenset[str]], near: bool = True) -> float:
     if word.stem in stems:
         return 1.0
     best = ROOT_CREDIT if word.root in roots and len(word.root) >= 3 else 0.0
-    if len(word.grams) >= 3:
+    if near and len(word.grams) >= 3:
         for other in grams:
             overlap = len(word.grams & other) / len(word.grams | other)
             if overlap >= TYPO_MIN_OVERLAP and overlap > best:
@@ -88,21 +88,37 @@ def _credit(word: _Word, stems: set[str], roots: set[str], grams: list[frozenset
     return best
 
 
-def coverage(question: QuestionProfile, sentence: str) -> float:
-    """Share (0..1) of the question's weight that *sentence* covers."""
-    total = sum(question.weights)
-    if not total:
-        return 0.0
+def sentence_credits(question: QuestionProfile, sentence: str, *, near: bool = True) -> np.ndarray:
+    """How fully *sentence* covers each of the question's words (0..1), in question order;
+    without *near*, a near spelling (typo) earns nothing."""
     sentence_words = [_word(t.norm) for t in tokenize(sentence) if t.norm not in STOP_WORDS]
     stems = {w.stem for w in sentence_words}
     roots = {w.root for w in sentence_words}
     grams = [w.grams for w in sentence_words]
-    covered = 0.0
-    for word, weight, alts in zip(question.words, question.weights, question.alternatives, strict=True):
-        credit = _credit(word, stems, roots, grams)
+    credits = np.zeros(len(question.words))
+    for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
+        credit = _credit(word, stems, roots, grams, near)
         if credit < 1.0 and alts:
-            credit = max(credit, min(_credit(a, stems, roots, grams) for a in alts))
-        covered += weight * credit
+            credit = max(credit, min(_credit(a, stems, roots, grams, near) for a in alts))
+        credits[i] = credit
+    return credits
+
+
+def coverage(question: QuestionProfile, sentence: str) -> float:
+    """Share (0..1) of the question's weight that *sentence* covers."""
+    if not sum(question.weights):
+        return 0.0
+    return float(coverage_from_credits(question.weights, sentence_credits(question, sentence)[None, :])[0])
+
+
+def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.ndarray:
+    """Coverage of each row of *credits* (float[sentences, words]) by words weighing *weights*."""
+    total = sum(weights)
+    covered = np.zeros(len(credits))
+    if not total:
+        return covered
+    for i, weight in enumerate(weights):
+        covered = covered + weight * credits[:, i]
     return covered / total
 
 
@@ -122,9 +138,17 @@ class IndexedCoverage:
     def __call__(self, question: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
         """The coverage of *question* by each of *docs* (sentence ids), in order."""
         docs = np.asarray(docs, dtype=np.int64)
-        total = sum(question.weights)
-        if not total or not len(docs):
+        if not sum(question.weights) or not len(docs):
             return np.zeros(len(docs))
+        return coverage_from_credits(question.weights, self.credits(question, docs))
+
+    def credits(self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
+        """How fully each of *docs* covers each question word, as float[docs, words] (see
+        :func:`sentence_credits`). Without *near* no trigrams are compared: stems and roots are
+        read from postings, which costs a tenth as much."""
+        docs = np.asarray(docs, dtype=np.int64)
+        if not question.words or not len(docs):
+            return np.zeros((len(docs), len(question.words)))
         # Probes: the question's words, then every alternative spelling's words.
         probes = list(question.words)
         alternative_columns = []
@@ -136,22 +160,22 @@ class IndexedCoverage:
         grams = self.grams.vocabulary
         stem_ids = [stems.get(w.stem, -1) for w in probes]
         root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
-        trigrams = [
-            ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
-            for w in probes
-        ]
         same_stem = self.stems.holds(stem_ids, docs)
         same_root = self.roots.holds(root_ids, docs)
-        overlap = self.grams.trigram_overlap(trigrams, docs)
-        near = np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0)
-        credit = np.where(same_stem, 1.0, np.maximum(np.where(same_root, ROOT_CREDIT, 0.0), near))
-        covered = np.zeros(len(docs))
-        for i, (weight, columns) in enumerate(zip(question.weights, alternative_columns, strict=True)):
-            word_credit = credit[:, i]
+        credit = np.where(same_root, ROOT_CREDIT, 0.0)
+        if near:
+            trigrams = [
+                ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
+                for w in probes
+            ]
+            overlap = self.grams.trigram_overlap(trigrams, docs)
+            credit = np.maximum(credit, np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0))
+        credit = np.where(same_stem, 1.0, credit)
+        out = credit[:, : len(question.words)].copy()
+        for i, columns in enumerate(alternative_columns):
             if columns:
-                word_credit = np.maximum(word_credit, credit[:, columns].min(axis=1))
-            covered = covered + weight * word_credit
-        return covered / total
+                out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
+        return out
 
 
 class WordCredits:

@@ -5,6 +5,8 @@ over the same sentences. A question's scores are normalised per field and summed
 field weights; the sentence's article (its own BM25 score and a title match) is added as
 context. Character n-gram fields re-rank the best ``rerank_depth`` sentences of the others
 (a :class:`~retrieval.index.ComposedIndex`): their postings would cost ten times the rest.
+The same candidates are then scored on the part of the question their article's title does
+not hold (see :mod:`retrieval.beyond_title`).
 The confidence of a hit is the share of the question's idf mass that the sentence matches:
 a sentence that shares only a common word with the question is not an answer.
 """
@@ -20,8 +22,9 @@ import numpy as np
 
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
-from .confidence import IndexedCoverage, QuestionProfile, coverage, profile
-from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranker, build_parts
+from .beyond_title import beyond_title_coverage, title_holds
+from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
+from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, build_parts
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
 # article about X usually is that definition.
@@ -49,6 +52,13 @@ class SearchConfig:
     # How many of the best sentences by the other fields the n-gram fields score. On ARCD any
     # depth from 100 ranks exactly as scoring every sentence; 1000 leaves room at a million.
     rerank_depth: int = 1000
+    # Weight of the coverage of the question words that a candidate's article title does not
+    # hold (normalised by the best candidate's); see retrieval/beyond_title.py.
+    beyond_title_weight: float = 0.0
+    # Whether the confidence reads a sentence with its article's title: a question word the
+    # title holds counts as covered ("توفي في نيويورك" answers "متى توفي جبران" in Gibran's
+    # article). With its own article removed a question is answered as often as without it.
+    title_in_confidence: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +91,8 @@ class Hit:
 
     @property
     def confidence(self) -> float:
-        """Share of the question's idf mass the sentence itself covers (computed on demand)."""
+        """Share of the question's idf mass the sentence covers, with its article's title when
+        ``SearchConfig.title_in_confidence`` (computed on demand)."""
         if self._confidence is None:
             self._confidence = self._coverage(self.doc)
         return self._confidence
@@ -155,9 +166,32 @@ class SearchIndex:
         return self._indexed_coverage is not None
 
     def _coverages(self, asked: QuestionProfile, docs: Sequence[int]) -> list[float]:
+        credits = self.credits(asked, docs)
+        if self.config.title_in_confidence:
+            held = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
+            credits = np.maximum(credits, held)
+        return coverage_from_credits(asked.weights, credits).tolist()
+
+    def credits(self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
+        """How fully each of *docs* covers each word of *asked*, as float[docs, words]; without
+        *near*, near spellings earn nothing (see confidence.py)."""
         if self._indexed_coverage is not None:
-            return self._indexed_coverage(asked, docs).tolist()
-        return [coverage(asked, self.sentences[doc].text) for doc in docs]
+            return self._indexed_coverage.credits(asked, docs, near=near)
+        out = np.zeros((len(docs), len(asked.words)))
+        for row, doc in enumerate(docs):
+            out[row] = sentence_credits(asked, self.sentences[doc].text, near=near)
+        return out
+
+    def beyond_title(self, asked: QuestionProfile, docs: Sequence[int]) -> np.ndarray:
+        """For each of *docs*, the coverage of the question words its article's title does not
+        hold (0..1), by stems and roots.
+
+        Near spellings are left out: comparing every candidate word's trigrams would cost ten
+        times the rest at a thousand candidates, and the n-gram field already ranks typos.
+        """
+        docs = np.asarray(docs, dtype=np.int64)
+        held = title_holds(asked, self._title_index, self.doc_article[docs])
+        return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False), held)
 
     @cached_property
     def _title_terms(self) -> list[frozenset[str]]:
@@ -209,14 +243,19 @@ class SearchIndex:
                 group.append((index, analyzer.terms(expanded), cfg.weight))
         cfg = self.config
         lead = cfg.lead_weight if cfg.lead_weight and self._is_definition(question) else 0.0
+        asked = profile(question, self.idf, self.aliases, found)
+        beyond = cfg.beyond_title_weight
+        # With the beyond-title score every candidate comes back, to be re-ranked here.
+        wanted = max(k, cfg.rerank_depth) if beyond else k
         best = self._ranker.rank(
-            postings, rerank, self._article_extra(expanded, primary_terms), lead, k, cfg.rerank_depth
+            postings, rerank, self._article_extra(expanded, primary_terms), lead, wanted, cfg.rerank_depth
         )
         if not len(best.docs):
             return SearchResult([], primary_terms, known)
+        if beyond:
+            best = self._rerank_beyond_title(best, asked, beyond, k)
         match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
-        asked = profile(question, self.idf, self.aliases, found)
         known_coverage: dict[int, float] = {}
 
         def covered(doc: int) -> float:
@@ -229,6 +268,19 @@ class SearchIndex:
 
         hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
+
+    def _rerank_beyond_title(self, best: Ranked, asked: QuestionProfile, weight: float, k: int) -> Ranked:
+        """The *k* best of the candidates *best* once the beyond-title coverage (normalised by
+        its best, weighted) is added to their scores.
+
+        The sentence's own match (``Ranked.match``, which compares quotes across articles) is
+        left as it was: this score depends on the article's title, which is context.
+        """
+        extra = self.beyond_title(asked, best.docs)
+        top = extra.max()
+        scores = best.scores + extra * (weight / top) if top > 0 else best.scores
+        order = np.lexsort((best.docs, -scores))[:k]  # equal scores: the lower document first
+        return Ranked(best.docs[order], scores[order], best.match[order], best.reached)
 
     def _article_extra(self, expanded: str, terms: frozenset[str]) -> np.ndarray | None:
         """Context per article: its own BM25 score (normalised) and the share of the question's
@@ -263,7 +315,8 @@ class SearchIndex:
         return len(words) <= 5 and any(w in _DEFINITION_WORDS for w in words[:3])
 
     def confidence(self, doc: int, question: str) -> float:
-        """Share of the question's idf mass that sentence *doc* covers (0..1); see confidence.py."""
+        """Share of the question's idf mass that sentence *doc* covers (0..1; see confidence.py),
+        with its article's title when ``SearchConfig.title_in_confidence``."""
         return self._coverages(profile(question, self.idf, self.aliases), [doc])[0]
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:

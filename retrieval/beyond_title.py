@@ -1,0 +1,60 @@
+"""How much of what a question asks beyond its article's title a sentence covers.
+
+A sentence is read as part of its article: "توفي في نيويورك 10 ابريل 1931" in the article
+"جبران خليل جبران" is about Gibran although it never names him (Arabic drops the subject).
+Asked "متى توفي جبران خليل جبران", the plain field scores prefer the article's opening
+sentence, which names Gibran three times but says nothing of his death, because the name
+is most of the question's weight. The article score and the title match already credit
+every sentence of that article for the name; what tells its sentences apart is the rest of
+the question.
+
+So each candidate sentence gets the coverage (as in :mod:`retrieval.confidence`: same stem 1,
+same root 0.7, words weighted by idf; near spellings are left to the n-gram field here, they
+would cost five times as much) of the question's words that its own article's title does not
+hold. For a sentence whose article title shares nothing with the question this is its plain
+coverage. It is computed only for the re-ranked candidates, and cross-validated like every
+other weight (``bench/tune_retrieval.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .confidence import QuestionProfile
+from .index import TermSetIndex
+
+
+def title_holds(question: QuestionProfile, titles: TermSetIndex, articles: np.ndarray) -> np.ndarray:
+    """Whether the title of each of *articles* holds each question word, as bool[articles, words].
+
+    A word counts as held when its light stem, or the stem of one of its alias spellings, is
+    a term of the title (*titles* holds the titles' light-stem terms).
+    """
+    articles = np.asarray(articles, dtype=np.int64)
+    held = np.zeros((len(articles), len(question.words)), dtype=bool)
+    having = np.zeros(titles.n_docs, dtype=bool)  # per article: its title holds the word
+    for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
+        rows = [titles.vocabulary.get(stem) for stem in {word.stem, *(a.stem for a in alts)}]
+        rows = [row for row in rows if row is not None]
+        if not rows:
+            continue
+        for row in rows:
+            having[titles.indices[titles.indptr[row] : titles.indptr[row + 1]]] = True
+        held[:, i] = having[articles]
+        having[:] = False  # one byte per article: microseconds even at a million sentences
+    return held
+
+
+def beyond_title_coverage(weights: Sequence[float], credits: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Per sentence, the weighted share of the question words its title does not hold that the
+    sentence covers (0..1), from *credits* (float[sentences, words], see
+    :meth:`retrieval.confidence.IndexedCoverage.credits`) and *held* (:func:`title_holds`).
+
+    A sentence whose title holds every question word gets 0: it has nothing left to tell.
+    """
+    left = np.where(held, 0.0, np.asarray(weights, dtype=np.float64)[None, :])
+    total = left.sum(axis=1)
+    covered = (credits * left).sum(axis=1)
+    return np.divide(covered, total, out=np.zeros(len(total)), where=total > 0)

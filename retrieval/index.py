@@ -759,6 +759,13 @@ def _worse(value_a, doc_a, value_b, doc_b):  # pragma: no cover - compiled
 
 
 @_kernel
+def _swap(values, docs, extra, i, j):  # pragma: no cover - compiled
+    values[i], values[j] = values[j], values[i]
+    docs[i], docs[j] = docs[j], docs[i]
+    extra[i], extra[j] = extra[j], extra[i]
+
+
+@_kernel
 def _push(values, docs, extra, filled, value, doc, extra_value):  # pragma: no cover - compiled
     """Append to a heap of *filled* items (worst on top) and restore it from the bottom up."""
     j = filled
@@ -767,13 +774,10 @@ def _push(values, docs, extra, filled, value, doc, extra_value):  # pragma: no c
     extra[j] = extra_value
     while j > 0:
         parent = (j - 1) // 2
-        if _worse(values[j], docs[j], values[parent], docs[parent]):
-            values[j], values[parent] = values[parent], values[j]
-            docs[j], docs[parent] = docs[parent], docs[j]
-            extra[j], extra[parent] = extra[parent], extra[j]
-            j = parent
-        else:
+        if not _worse(values[j], docs[j], values[parent], docs[parent]):
             break
+        _swap(values, docs, extra, j, parent)
+        j = parent
 
 
 @_kernel
@@ -786,13 +790,24 @@ def _sift_down(values, docs, extra, size, i):  # pragma: no cover - compiled
         right = left + 1
         if right < size and _worse(values[right], docs[right], values[left], docs[left]):
             child = right
-        if _worse(values[child], docs[child], values[i], docs[i]):
-            values[i], values[child] = values[child], values[i]
-            docs[i], docs[child] = docs[child], docs[i]
-            extra[i], extra[child] = extra[child], extra[i]
-            i = child
-        else:
+        if not _worse(values[child], docs[child], values[i], docs[i]):
             return
+        _swap(values, docs, extra, i, child)
+        i = child
+
+
+@_kernel
+def _offer(values, docs, extra, filled, size, value, doc, extra_value):  # pragma: no cover - compiled
+    """Keep (value, doc) in a heap of the *size* best if it belongs there; returns the new fill."""
+    if filled < size:
+        _push(values, docs, extra, filled, value, doc, extra_value)
+        return filled + 1
+    if _worse(values[0], docs[0], value, doc):
+        values[0] = value
+        docs[0] = doc
+        extra[0] = extra_value
+        _sift_down(values, docs, extra, size, 0)
+    return filled
 
 
 @_kernel
@@ -870,16 +885,7 @@ def _preselect(
             out_match[kept] = match[i]
             kept += 1
         elif b == edge:
-            v = values[i]
-            d = docs[i]
-            if filled < size:
-                _push(heap_values, heap_docs, heap_match, filled, v, d, match[i])
-                filled += 1
-            elif _worse(heap_values[0], heap_docs[0], v, d):
-                heap_values[0] = v
-                heap_docs[0] = d
-                heap_match[0] = match[i]
-                _sift_down(heap_values, heap_docs, heap_match, size, 0)
+            filled = _offer(heap_values, heap_docs, heap_match, filled, size, values[i], docs[i], match[i])
     out_docs[kept:] = heap_docs
     out_values[kept:] = heap_values
     out_match[kept:] = heap_match
@@ -896,14 +902,7 @@ def _top_found(acc, found, n, floor, k):  # pragma: no cover - compiled
     filled = 0
     for i in range(n):
         d = found[i]
-        v = acc[d] + floor
-        if filled < size:
-            _push(values, docs, spare, filled, v, d, 0.0)
-            filled += 1
-        elif _worse(values[0], docs[0], v, d):
-            values[0] = v
-            docs[0] = d
-            _sift_down(values, docs, spare, size, 0)
+        filled = _offer(values, docs, spare, filled, size, acc[d] + floor, d, 0.0)
     return docs, values
 
 

@@ -161,6 +161,15 @@ def dense_reference(index: SearchIndex, question: str, k: int) -> list[tuple[int
     return [(int(docs[i]), float(scores[i])) for i in order]
 
 
+def assert_ranks_like_dense_reference(index: SearchIndex, questions: list[str], k: int) -> None:
+    """The index's *k* best for each question are the dense reference's, in order, same scores."""
+    for question in questions:
+        ours = [(h.doc, h.score) for h in index.search(question, k).hits]
+        reference = dense_reference(index, question, k)
+        assert [d for d, _ in ours] == [d for d, _ in reference], question
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+
+
 @pytest.mark.parametrize("block", [8192, 7, 64], ids=lambda b: f"block-{b}")
 def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, monkeypatch):
     # Small blocks of documents: postings cross many block edges and some blocks are empty.
@@ -172,11 +181,7 @@ def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(b
     words = " ".join(texts).split()
     questions = QUERIES + ["ما هو " + rng.choice(words) for _ in range(10)]
     questions += [" ".join(rng.sample(words, rng.randint(2, 6))) for _ in range(40)]
-    for question in questions:
-        ours = [(h.doc, h.score) for h in index.search(question, 10).hits]
-        reference = dense_reference(index, question, 10)
-        assert [d for d, _ in ours] == [d for d, _ in reference], question
-        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+    assert_ranks_like_dense_reference(index, questions, 10)
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
@@ -193,11 +198,7 @@ def test_the_best_few_are_chosen_exactly_among_many_ties(k):
     words = " ".join(texts).split()
     questions = QUERIES + ["في " + rng.choice(words) for _ in range(10)]
     questions += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(30)]
-    for question in questions:
-        ours = [(h.doc, h.score) for h in index.search(question, k).hits]
-        reference = dense_reference(index, question, k)
-        assert [d for d, _ in ours] == [d for d, _ in reference], question
-        np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
+    assert_ranks_like_dense_reference(index, questions, k)
 
 
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():

@@ -6,9 +6,11 @@ Out-of-domain: every question asked with its own article left out, where the rig
 For each bar it prints the share of in-domain questions answered, the precision of the
 first quote among those, P@1 through the bar, and the share of out-of-domain questions that
 would wrongly get a quote. A first quote is judged as the service shows it: an excerpt when
-the sentence is longer than ``--quote-max-chars`` (default 220; 0 for whole sentences).
+the sentence is longer than ``--quote-max-chars`` (default 220; 0 for whole sentences) and
+than ``--quote-whole-max-chars`` (default 400).
 
     python bench/calibrate_confidence.py ../shared/eval/arcd-train.json [--quote-max-chars 220]
+        [--quote-whole-max-chars 400]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--quote-max-chars", type=int, default=Settings().quote_max_chars)
+    parser.add_argument("--quote-whole-max-chars", type=int, default=Settings().quote_whole_max_chars)
     args = parser.parse_args()
     config = search_config(Settings())
     articles, sentences = records(args.file)
@@ -62,7 +65,7 @@ def main() -> int:
         s = index.sentences[hits[0].doc]
         in_conf.append(hits[0].confidence)
         first, last = 0, len(s.text)
-        if 0 < args.quote_max_chars < len(s.text):
+        if excerpt.cuts(len(s.text), args.quote_max_chars, args.quote_whole_max_chars):
             asked = excerpt.asked(q.question, index.idf, index.aliases)
             first, last = excerpt.choose(s.text, asked, articles[s.article].title, args.quote_max_chars)
         source = articles[s.article].source

@@ -1,13 +1,14 @@
 """Tune and cross-validate the excerpt preferences (``bot.excerpt.Preferences``) on a SQuAD file.
 
 Every question is asked once through the service, with whole sentences (its ranking, its bar,
-its top 10); each quote is then cut to ``--limit`` characters with every combination of the
+its top 10); each quote longer than ``--whole-up-to`` characters (default
+``QUOTE_WHOLE_MAX_CHARS``) is then cut to ``--limit`` characters with every combination of the
 grid below, and the answer is scored as ``sanad eval`` scores it (an excerpt is right only when
 it shows part of the answer). Folds are over articles, as in ``tune_retrieval.py``, so a chosen
 preference is always judged on articles it never saw. "Lost" counts the questions whose first
 quote was right whole and is wrong as an excerpt.
 
-    python bench/tune_excerpt.py ../shared/eval/arcd-train.json [--limit 220] [--folds 5]
+    python bench/tune_excerpt.py ../shared/eval/arcd-train.json [--limit 220] [--whole-up-to 400] [--folds 5]
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def collect(path: Path, settings: Settings):
     return rows
 
 
-def outcomes(rows, prefs: excerpt.Preferences, limit: int):
+def outcomes(rows, prefs: excerpt.Preferences, limit: int, whole_up_to: int = 0):
     """Per question: (rank of the first right quote or None, first quote length, lost)."""
     out = []
     for q, asked, gold, candidates in rows:
@@ -90,7 +91,7 @@ def outcomes(rows, prefs: excerpt.Preferences, limit: int):
         weights_by_title: dict[str, list[float]] = {}
         for k, c in enumerate(candidates, 1):
             first, last = 0, len(c.text)
-            if len(c.text) > limit:
+            if excerpt.cuts(len(c.text), limit, whole_up_to):
                 if c.title not in weights_by_title:
                     weights_by_title[c.title] = excerpt.weights(asked, c.title, prefs)
                 first, last = excerpt.window(
@@ -124,13 +125,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--limit", type=int, default=Settings().quote_max_chars)
+    parser.add_argument("--whole-up-to", type=int, default=Settings().quote_whole_max_chars)
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     started = time.perf_counter()
     settings = Settings.from_env()
     rows = collect(args.file, settings)
     combos = [excerpt.Preferences(**dict(zip(GRID, v, strict=True))) for v in itertools.product(*GRID.values())]
-    results = {prefs: outcomes(rows, prefs, args.limit) for prefs in combos}
+    results = {prefs: outcomes(rows, prefs, args.limit, args.whole_up_to) for prefs in combos}
     whole = outcomes(rows, excerpt.PREFERENCES, 10**9)
     articles = sorted({q.article for q, *_ in rows})
     random.Random(13).shuffle(articles)
@@ -149,9 +151,13 @@ def main() -> int:
     every = [True] * n
     full_best = max(combos, key=lambda p: summary(results[p], every)[:3])
     full = summary(results[full_best], every)
-    current = summary(results.get(excerpt.PREFERENCES) or outcomes(rows, excerpt.PREFERENCES, args.limit), every)
+    shipped = results.get(excerpt.PREFERENCES) or outcomes(rows, excerpt.PREFERENCES, args.limit, args.whole_up_to)
+    current = summary(shipped, every)
     base = summary(whole, every)
-    print(f"{len(combos)} combinations, limit {args.limit}, bar {settings.min_confidence}, folds {args.folds}")
+    print(
+        f"{len(combos)} combinations, limit {args.limit}, whole up to {args.whole_up_to}, "
+        f"bar {settings.min_confidence}, folds {args.folds}"
+    )
     print(f"whole sentences: P@1 {base[0]:.3f} R@3 {base[1]:.3f} MRR {base[2]:.3f} median {base[3]:.0f}")
     print(f"CV: P@1 {cv[0]:.3f} R@3 {cv[1]:.3f} MRR {cv[2]:.3f} lost {lost}")
     for prefs in chosen:

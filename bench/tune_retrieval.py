@@ -7,11 +7,12 @@ from its training questions. Folds are over articles, so a tuned weight is alway
 articles it never saw.
 
 A sentence is judged as the service quotes it: longer than ``--quote-max-chars`` (default the
-``QUOTE_MAX_CHARS`` default, 220; 0 for whole sentences), it is the excerpt the service would
-show, right only when that excerpt shows the answer, and the median quote is the excerpts'.
+``QUOTE_MAX_CHARS`` default, 220; 0 for whole sentences) and ``--quote-whole-max-chars``
+(default 400), it is the excerpt the service would show, right only when that excerpt shows the
+answer, and the median quote is the excerpts'.
 
     python bench/tune_retrieval.py ../shared/eval/arcd-train.json [--folds 5] [--quote-max-chars 220]
-        [--objective mrr lex] [--seed 13 1 2] [--fix beyond=0]
+        [--quote-whole-max-chars 400] [--objective mrr lex] [--seed 13 1 2] [--fix beyond=0]
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def records(path: Path, **split_kw):
     return articles, sentences
 
 
-def features(path: Path, k1: float, b: float, variant: str, split_kw: dict, quote_max_chars: int = 0):
+def features(
+    path: Path, k1: float, b: float, variant: str, split_kw: dict, quote_max_chars: int = 0, whole_up_to: int = 0
+):
     articles, sentences = records(path, **split_kw)
     config = SearchConfig(
         fields=tuple(FieldConfig(f, 1.0, BM25Params(variant, k1, b)) for f in FIELDS),
@@ -115,7 +118,7 @@ def features(path: Path, k1: float, b: float, variant: str, split_kw: dict, quot
             asked = excerpt.asked(q.question, index.idf, index.aliases)
             for k, d in enumerate(keep[qi].tolist()):
                 s = sentences[d]
-                if len(s.text) <= quote_max_chars:
+                if not excerpt.cuts(len(s.text), quote_max_chars, whole_up_to):
                     continue
                 first, last = excerpt.choose(s.text, asked, articles[s.article].title, quote_max_chars)
                 lengths[qi, k] = last - first
@@ -225,6 +228,10 @@ def main() -> int:
         "--quote-max-chars", type=int, default=Settings().quote_max_chars,
         help="judge sentences longer than this as the excerpt the service quotes (0: whole sentences)",
     )
+    parser.add_argument(
+        "--quote-whole-max-chars", type=int, default=Settings().quote_whole_max_chars,
+        help="but judge sentences up to this length whole (0: cut every sentence over --quote-max-chars)",
+    )
     args = parser.parse_args()
     grid_values = dict(GRID)
     for fixed in args.fix:
@@ -236,13 +243,14 @@ def main() -> int:
         started = time.perf_counter()
         split_kw = {"max_chars": max_chars} if max_chars else {}
         feats, gold, lengths, q_articles, text_ids = features(
-            args.file, k1, b, args.variant, split_kw, args.quote_max_chars
+            args.file, k1, b, args.variant, split_kw, args.quote_max_chars, args.quote_whole_max_chars
         )
         # Every combination ranked once; a fold's choice and score are then means over questions.
         firsts, first_len = first_ranks(feats, gold, lengths, grid, text_ids)
         base = metrics(first_ranks(feats, gold, lengths, [np.eye(len(GRID))[0]], text_ids)[0][0])
         print(
-            f"k1={k1} b={b} max_chars={max_chars} quote_max_chars={args.quote_max_chars}: "
+            f"k1={k1} b={b} max_chars={max_chars} quote_max_chars={args.quote_max_chars} "
+            f"whole up to {args.quote_whole_max_chars}: "
             f"light only P@1 {base[0]:.3f} R@3 {base[1]:.3f} MRR {base[2]:.3f} ({time.perf_counter() - started:.0f}s)"
         )
         for seed, objective in itertools.product(args.seed, args.objective):

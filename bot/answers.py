@@ -17,7 +17,8 @@ class AnswerStatus(enum.StrEnum):
 class Quote:
     """A sentence quoted verbatim from its article, with where it came from.
 
-    A sentence longer than ``QUOTE_MAX_CHARS`` is quoted as an excerpt: ``text`` is then one
+    A sentence longer than ``QUOTE_MAX_CHARS`` and ``QUOTE_WHOLE_MAX_CHARS`` is quoted as an
+    excerpt: ``text`` is then one
     contiguous run of its words, ``start``/``end`` the excerpt's offsets and
     ``sentence_start``/``sentence_end`` the whole sentence's; renderers show "…" on each side
     that was cut (:attr:`trimmed_before`, :attr:`trimmed_after`).

@@ -115,11 +115,18 @@ def weights(question: Asked, title: str, prefs: Preferences = PREFERENCES) -> li
     return [w * (1 - prefs.title_share * s) for w, s in zip(question.profile.weights, shown, strict=True)]
 
 
-def choose(text: str, question: Asked, title: str, limit: int, prefs: Preferences = PREFERENCES) -> tuple[int, int]:
-    """The span of *text* to quote: the whole of it when it holds at most *limit* characters
-    (or *limit* is 0), else the best excerpt of at most *limit* characters (longer only when a
-    single word is)."""
-    if limit <= 0 or len(text) <= limit:
+def cuts(length: int, limit: int, whole_up_to: int = 0) -> bool:
+    """Whether a sentence of *length* characters is quoted as an excerpt: it is longer than
+    *limit* (0: no sentence is cut) and than *whole_up_to*, the longest quoted whole anyway."""
+    return 0 < limit < length and length > whole_up_to
+
+
+def choose(
+    text: str, question: Asked, title: str, limit: int, prefs: Preferences = PREFERENCES, *, whole_up_to: int = 0
+) -> tuple[int, int]:
+    """The span of *text* to quote: the whole of it unless :func:`cuts` says otherwise, else
+    the best excerpt of at most *limit* characters (longer only when a single word is)."""
+    if not cuts(len(text), limit, whole_up_to):
         return 0, len(text)
     tokens = tokenize(text)
     numbers = number_spans(tokens) if question.wants_number else []

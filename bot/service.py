@@ -342,17 +342,18 @@ class AnswerService:
 
     def quote(self, index: SearchIndex, doc: int, question: str, *, score: float = 0.0) -> Quote:
         """The quote of sentence *doc* of *index* that the service shows for *question*: the
-        sentence, or its best excerpt when it is longer than ``QUOTE_MAX_CHARS``."""
+        sentence, or its best excerpt when it is longer than ``QUOTE_MAX_CHARS`` and
+        ``QUOTE_WHOLE_MAX_CHARS``."""
         terms = frozenset(index.primary.terms(index.expand(question)))
         return self._quote(index, doc, score, terms, _Asked(index, question))
 
     def _quote(self, index: SearchIndex, doc: int, score: float, terms: frozenset[str], asked: _Asked) -> Quote:
         s = index.sentences[doc]
         a = index.articles[s.article]
-        limit = self.settings.quote_max_chars
+        limit, whole = self.settings.quote_max_chars, self.settings.quote_whole_max_chars
         first, last = 0, len(s.text)
-        if 0 < limit < len(s.text):
-            first, last = excerpt.choose(s.text, asked.analysed(), a.title, limit)
+        if excerpt.cuts(len(s.text), limit, whole):
+            first, last = excerpt.choose(s.text, asked.analysed(), a.title, limit, whole_up_to=whole)
         # Whole words only are cut away, so a matched word is inside the excerpt or outside it.
         highlights = tuple((x - first, y - first) for x, y in index.highlights(doc, terms) if first <= x and y <= last)
         return Quote(

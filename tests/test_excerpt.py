@@ -21,6 +21,7 @@ from .conftest import make_settings
 
 TITLE = "مدينة الزهراء"
 LONG = (
+    "في زمن بعيد، قبل أن تعرف المنطقة النفط والطرق الحديثة والمطارات الكبيرة، "
     "يقول المؤرخون إن الصيادين الذين نزلوا الساحل الشرقي قبل ثلاثة قرون بنوا أكواخا من سعف النخيل "
     "وحفروا آبارا للماء العذب وزرعوا حولها البساتين، ثم جاء التجار من المدن البعيدة فبنوا الأسواق "
     "والخانات والمساجد وأقاموا فيها سنوات طويلة، وحين اكتمل بناء الميناء الكبير في عام 1890 صارت "
@@ -56,7 +57,7 @@ def test_a_long_sentence_is_quoted_as_an_excerpt_that_holds_the_answer(zahra):
     quote = answer.quotes[0]
     article = article_text(zahra, quote.article_id)
 
-    assert len(LONG) > 220 >= len(quote.text)
+    assert len(LONG) > 400 and 220 >= len(quote.text)
     assert article[quote.start : quote.end] == quote.text  # verbatim and contiguous, at its offsets
     assert article[quote.sentence_start : quote.sentence_end] == LONG
     assert "أهم مرفأ لتصدير اللؤلؤ والتمور" in quote.text
@@ -101,6 +102,32 @@ def test_quote_max_chars_zero_quotes_whole_sentences(tmp_path):
     assert Settings.from_env({}, env_file=None).quote_max_chars == 220
     with pytest.raises(SettingsError, match="QUOTE_MAX_CHARS"):
         Settings.from_env({"QUOTE_MAX_CHARS": "-5"}, env_file=None)
+
+
+def test_a_sentence_up_to_quote_whole_max_chars_is_quoted_whole(tmp_path):
+    # 249 characters: over the excerpt length, but cutting it would save little reading.
+    middling = LONG[LONG.index("ثم جاء التجار") :]
+    assert 220 < len(middling) <= 400
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zahra.txt").write_text(f"{TITLE}\n\n{middling}\n", encoding="utf-8")
+
+    def quote_with(**settings):
+        app = build_app(make_settings(f"sqlite:///{tmp_path}/sanad.db", corpus_dir=corpus, **settings))
+        try:
+            [quote] = app.service.ask(EXPORTS, 1).quotes
+        finally:
+            app.close()
+        return quote
+
+    whole = quote_with()
+    assert whole.text == middling and not whole.trimmed_before and not whole.trimmed_after
+    cut = quote_with(quote_whole_max_chars=0)  # every sentence over QUOTE_MAX_CHARS is cut
+    assert len(cut.text) <= 220 and cut.trimmed_after and "اللؤلؤ والتمور" in cut.text
+    assert Settings.from_env({}, env_file=None).quote_whole_max_chars == 400
+    assert Settings.from_env({"QUOTE_WHOLE_MAX_CHARS": "0"}, env_file=None).quote_whole_max_chars == 0
+    with pytest.raises(SettingsError, match="QUOTE_WHOLE_MAX_CHARS"):
+        Settings.from_env({"QUOTE_WHOLE_MAX_CHARS": "many"}, env_file=None)
 
 
 def test_json_output_gives_the_excerpt_and_the_whole_sentence_offsets(zahra):
@@ -158,7 +185,7 @@ def test_an_excerpt_starting_with_a_latin_name_still_reads_right_to_left(tmp_pat
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "gw.txt").write_text(f"السيارات\n\n{sentence}\n", encoding="utf-8")
-    app = build_app(make_settings(f"sqlite:///{tmp_path}/sanad.db", corpus_dir=corpus, quote_max_chars=120))
+    app = build_app(make_settings(f"sqlite:///{tmp_path}/sanad.db", corpus_dir=corpus, quote_max_chars=120, quote_whole_max_chars=0))
     try:
         [quote] = app.service.ask("كم سيارة باعت Great Wall Motors؟", 1).quotes
     finally:

@@ -93,6 +93,7 @@ def search_config(settings: Settings) -> SearchConfig:
         article_params=params,
         beyond_title_weight=2.5,
         title_in_confidence=True,
+        threads=settings.search_threads or min(os.cpu_count() or 1, 4),
     )
 
 

@@ -28,12 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from .parallel import Workers, cuts
+
 log = logging.getLogger(__name__)
 
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
+
+_ONE_THREAD = Workers(1)
 
 VARIANTS = ("okapi", "l", "plus")
 _VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
@@ -358,14 +362,21 @@ class ComposedIndex:
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
         return cls(vocabulary, records, doc_indptr, doc_offsets, idf, doc_len, params)
 
+    # Fewer candidates than this are scored on one thread: handing work over costs about as
+    # much as scoring them (tens of microseconds).
+    SMALLEST_PART = 250
+
     def __len__(self) -> int:
         return self.n_docs
 
     term_ids = BM25Index.term_ids
     floor = BM25Index.floor
 
-    def score_docs(self, tokens: Sequence[str], docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term."""
+    def score_docs(
+        self, tokens: Sequence[str], docs: np.ndarray, workers: Workers | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term;
+        with *workers*, runs of the candidates are scored on several threads."""
         query = self.term_ids(tokens)
         docs = np.asarray(docs, dtype=np.int64)
         if not query or not len(docs):
@@ -383,13 +394,19 @@ class ComposedIndex:
         lookup[terms] = np.arange(1, len(terms) + 1)
         # In document order the candidates' words are read front to back.
         order = np.argsort(docs, kind="stable")
+        ordered = docs[order]
+        shared = (
+            self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
+            lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta,
+        )
+        workers = workers or _ONE_THREAD
+        ranges = cuts(len(ordered), workers.parts(len(ordered), self.SMALLEST_PART))
         try:
-            scores, holds = _composed_scores(
-                self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
-                lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta, docs[order],
-            )
+            parts = workers.run(_composed_scores, [(*shared, ordered[a:b]) for a, b in ranges])
         finally:
             lookup[terms] = 0
+        scores = np.concatenate([s for s, _ in parts])
+        holds = np.concatenate([h for _, h in parts])
         in_order = np.empty_like(scores), np.empty_like(holds)
         in_order[0][order], in_order[1][order] = scores, holds
         return in_order
@@ -568,20 +585,41 @@ class Ranker:
 
     MAX_POSTINGS_FIELDS = 8  # one bit each in the per-document mask
 
-    def __init__(self, n_docs: int, doc_article: np.ndarray, article_first: np.ndarray, n_fields: int = 1) -> None:
+    def __init__(
+        self,
+        n_docs: int,
+        doc_article: np.ndarray,
+        article_first: np.ndarray,
+        n_fields: int = 1,
+        workers: Workers | None = None,
+    ) -> None:
         if n_fields > self.MAX_POSTINGS_FIELDS:
             raise ValueError(f"at most {self.MAX_POSTINGS_FIELDS} postings fields")
         self.n_docs = n_docs
         self.n_fields = n_fields
         self.doc_article = np.ascontiguousarray(doc_article, dtype=np.int32)
         self.article_first = np.ascontiguousarray(article_first, dtype=np.int32)
+        self.workers = workers or _ONE_THREAD
         self._local = threading.local()
 
-    def _scratch(self) -> _Scratch:
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = _Scratch(self.n_fields)
-        return scratch
+    # Postings read per thread at least before a question's documents are split between
+    # threads (below this, handing work over costs more than it saves).
+    SMALLEST_PART = 25000
+
+    def _scratches(self, parts: int) -> list[_Scratch]:
+        """This thread's work arrays, one set per part of its question (the parts' threads
+        write into them while this thread waits, so no other question shares them)."""
+        scratches = getattr(self._local, "scratches", None)
+        if scratches is None:
+            scratches = self._local.scratches = []
+        while len(scratches) < parts:
+            scratches.append(_Scratch(self.n_fields))
+        return scratches[:parts]
+
+    def _ranges(self, parts: int) -> list[tuple[int, int]]:
+        """The documents cut into *parts* ranges on block boundaries."""
+        blocks = -(-self.n_docs // _Scratch.BLOCK)
+        return [(a * _Scratch.BLOCK, min(b * _Scratch.BLOCK, self.n_docs)) for a, b in cuts(blocks, parts)]
 
     def rank(
         self,
@@ -601,7 +639,6 @@ class Ranker:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
         if len(postings) > self.n_fields:
             raise ValueError("more postings fields than the ranker was made for")
-        s = self._scratch()
         query_field, query_terms, query_counts = [], [], []
         rows = 0
         for f, (index, tokens, weight) in enumerate(postings):
@@ -614,17 +651,30 @@ class Ranker:
             rows += int((index._indptr[terms + 1] - index._indptr[terms]).sum())
         if not rows:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
-        s.room(rows)
-        top = np.full(self.n_fields, -np.inf)
+        # Each part sums the postings of its own range of documents (the same sums as one pass),
+        # then keeps its best; the best of those are the best of all.
+        ranges = self._ranges(self.workers.parts(rows, self.SMALLEST_PART))
+        scratches = self._scratches(len(ranges))
+        for s, (lo, hi) in zip(scratches, ranges, strict=True):
+            s.room(min(rows, hi - lo))
         # numba wants one type for every member of a tuple: a field without weight lends
         # its arrays but no terms.
         fields = [index for index, _tokens, _weight in postings] + [postings[0][0]] * (self.n_fields - len(postings))
-        reached = _collect(
+        shared = (
             tuple(index._indptr for index in fields), tuple(index._indices for index in fields),
             tuple(index._data for index in fields),
             np.concatenate(query_field), np.concatenate(query_terms), np.concatenate(query_counts),
-            self.n_docs, s.block_sums, s.block_marks, s.block_docs, s.docs, s.marks, s.sums, top,
         )
+        tops = [np.full(self.n_fields, -np.inf) for _ in ranges]
+        counts = self.workers.run(
+            _collect,
+            [
+                (*shared, lo, hi, s.block_sums, s.block_marks, s.block_docs, s.docs, s.marks, s.sums, top)
+                for s, (lo, hi), top in zip(scratches, ranges, tops, strict=True)
+            ],
+        )
+        reached = sum(counts)
+        top = np.max(tops, axis=0)
         scales = np.zeros(self.n_fields)
         valid = 0
         for f, (_index, _tokens, weight) in enumerate(postings):
@@ -633,15 +683,24 @@ class Ranker:
                 valid |= 1 << f
         extra = article_extra if article_extra is not None else np.zeros(0)
         keep = max(k, depth) if rerank else k
-        docs, pre, match = _preselect(
-            s.docs, s.marks, s.sums, reached, scales, valid, self.doc_article, extra, self.article_first, lead, keep
+        kept = self.workers.run(
+            _preselect,
+            [
+                (s.docs, s.marks, s.sums, n, scales, valid, self.doc_article, extra, self.article_first, lead, keep)
+                for s, n in zip(scratches, counts, strict=True)
+            ],
         )
+        docs, pre, match = kept[0]
+        if len(kept) > 1:
+            docs, pre, match = (np.concatenate(part) for part in zip(*kept, strict=True))
+            if len(docs) > keep:
+                docs, pre, match = _merge_best(pre, docs, match, keep)
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
         for index, tokens, weight in rerank:
             if not weight:
                 continue
-            scores, _holds = index.score_docs(tokens, docs)
+            scores, _holds = index.score_docs(tokens, docs, self.workers)
             top = scores.max() if len(scores) else 0.0
             if top > 0:
                 scaled = scores * (weight / top)
@@ -681,10 +740,11 @@ def _accumulate_dense(indptr, indices, data, terms, counts, out):  # pragma: no 
 
 @_kernel
 def _collect(
-    indptrs, indices, data, q_field, q_term, q_count, n_docs, block_sums, block_marks, block_docs,
+    indptrs, indices, data, q_field, q_term, q_count, lo, hi, block_sums, block_marks, block_docs,
     docs, marks, sums, top,
 ):  # pragma: no cover - compiled
-    """Sums the postings of every (field, term) of a question, one block of documents at a time.
+    """Sums the postings of every (field, term) of a question, one block of documents at a time,
+    for the documents from *lo* (the start of a block) up to *hi*.
 
     Writes a row per document reached (its id, a bit per field that reached it and each field's
     sum) into *docs*, *marks* and *sums*, in block order; keeps each field's best sum in *top*.
@@ -698,18 +758,19 @@ def _collect(
     end = np.empty(n_query, dtype=np.int64)
     for j in range(n_query):
         pointers = indptrs[q_field[j]]
-        at[j] = pointers[q_term[j]]
-        end[j] = pointers[q_term[j] + 1]
+        ids = indices[q_field[j]]
+        at[j] = _lower_bound(ids, pointers[q_term[j]], pointers[q_term[j] + 1], lo)
+        end[j] = _lower_bound(ids, at[j], pointers[q_term[j] + 1], hi)
     n = 0
     while True:
         # Jump to the block of the lowest next posting: rare terms leave most blocks empty.
-        first = n_docs
+        first = hi
         for j in range(n_query):
             if at[j] < end[j]:
                 d = indices[q_field[j]][at[j]]
                 if d < first:
                     first = d
-        if first >= n_docs:
+        if first >= hi:
             break
         start = (first // block) * block
         stop = start + block
@@ -751,6 +812,30 @@ def _collect(
                     top[f] = v
             n += 1
     return n
+
+
+@_kernel
+def _lower_bound(ids, first, last, value):  # pragma: no cover - compiled
+    """The first position in ``ids[first:last]`` (sorted) holding *value* or more."""
+    while first < last:
+        mid = (first + last) >> 1
+        if ids[mid] < value:
+            first = mid + 1
+        else:
+            last = mid
+    return first
+
+
+@_kernel
+def _merge_best(values, docs, match, keep):  # pragma: no cover - compiled
+    """The *keep* best of candidates gathered from several parts (equal values: lower doc)."""
+    heap_values = np.empty(keep)
+    heap_docs = np.empty(keep, dtype=np.int64)
+    heap_match = np.empty(keep)
+    filled = 0
+    for i in range(len(values)):
+        filled = _offer(heap_values, heap_docs, heap_match, filled, keep, values[i], docs[i], match[i])
+    return heap_docs[:filled], heap_values[:filled], heap_match[:filled]
 
 
 @_kernel
@@ -951,17 +1036,28 @@ def _composed_scores(
 
 @_kernel
 def _postings_hold(indptr, indices, terms, docs):  # pragma: no cover - compiled
+    # The documents in order, each searched for from where the previous one was found, by
+    # doubling steps: a thousand candidates in a list of half a million postings take a few
+    # steps each instead of twenty, and the list is read front to back.
     out = np.zeros((len(docs), len(terms)), dtype=np.bool_)
+    order = np.argsort(docs)
     for j in range(len(terms)):
         t = terms[j]
         if t < 0:
             continue
-        first = indptr[t]
+        lo = indptr[t]
         last = indptr[t + 1]
-        for i in range(len(docs)):
+        for i in order:
+            if lo >= last:
+                break
             d = docs[i]
-            lo = first
-            hi = last
+            step = 1
+            hi = lo
+            while hi < last and indices[hi] < d:
+                lo = hi + 1
+                hi += step
+                step <<= 1
+            hi = min(hi, last)
             while lo < hi:
                 mid = (lo + hi) >> 1
                 if indices[mid] < d:

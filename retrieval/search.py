@@ -25,6 +25,7 @@ from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
 from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
 from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, build_parts
+from .parallel import Workers
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
 # article about X usually is that definition.
@@ -59,6 +60,9 @@ class SearchConfig:
     # title holds counts as covered ("توفي في نيويورك" answers "متى توفي جبران" in Gibran's
     # article). With its own article removed a question is answered as often as without it.
     title_in_confidence: bool = False
+    # Threads that share one question's work at a million sentences (see retrieval/parallel.py);
+    # the results are the same with any number.
+    threads: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,8 @@ class SearchIndex:
         self._title_index = parts.title_index
         self._primary_doc_freq = np.diff(self.fields[0].weights.indptr)
         postings = sum(not isinstance(f, ComposedIndex) for f in self.fields)
-        self._ranker = Ranker(len(self.sentences), self.doc_article, self._article_first, postings)
+        self.workers = Workers(config.threads)
+        self._ranker = Ranker(len(self.sentences), self.doc_article, self._article_first, postings, self.workers)
         self._indexed_coverage = self._coverage_from_fields()
 
     def _coverage_from_fields(self) -> IndexedCoverage | None:

@@ -9,11 +9,22 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rank_bm25 import BM25L, BM25Okapi, BM25Plus
 
 from retrieval.arabic import Analyzer
 from retrieval.documents import load_paths
-from retrieval.index import BM25Index, BM25Params, ComposedIndex, CorpusAnalyser, _Scratch, build_parts, top_k
+from retrieval.index import (
+    BM25Index,
+    BM25Params,
+    ComposedIndex,
+    CorpusAnalyser,
+    Ranker,
+    _Scratch,
+    build_parts,
+    top_k,
+)
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
 from retrieval.sentences import split_sentences
 
@@ -201,6 +212,31 @@ def test_the_best_few_are_chosen_exactly_among_many_ties(k):
     assert_ranks_like_dense_reference(index, questions, k)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
+    # Every question split however small: ranges of 7-document blocks, candidates in runs.
+    from dataclasses import replace
+
+    monkeypatch.setattr(_Scratch, "BLOCK", 7)
+    monkeypatch.setattr(Ranker, "SMALLEST_PART", 1)
+    monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
+    texts = seed_texts() * 3  # exact ties across the parts, broken by position
+    articles, sentences = records(texts)
+    rng = random.Random(11)
+    words = " ".join(texts).split()
+    questions = QUERIES + [" ".join(rng.sample(words, rng.randint(1, 6))) for _ in range(40)]
+    for depth in (1000, 5):  # every candidate re-ranked, or the best five of the parts' best
+        config = replace(CONFIG, rerank_depth=depth)
+        alone = SearchIndex(articles, sentences, config)
+        split = SearchIndex(articles, sentences, replace(config, threads=threads), parts=alone.parts)
+        assert split.workers.threads == threads
+        for question in questions:
+            one = [(h.doc, h.score, h.match) for h in alone.search(question, 10).hits]
+            assert [(h.doc, h.score, h.match) for h in split.search(question, 10).hits] == one, question
+        if depth > len(sentences):
+            assert_ranks_like_dense_reference(split, questions, 10)
+
+
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():
     texts = seed_texts()
     articles, sentences = records(texts)
@@ -253,3 +289,18 @@ def test_top_k_selects_like_sorting_every_score(variant):
         query = rng.sample(vocabulary, rng.randint(1, 4))
         for k in (1, 10, 5000):
             assert index.top_k(query, k) == top_k(*index.score(query), k)
+
+
+@settings(deadline=None)  # the first example compiles the kernel
+@given(
+    documents=st.lists(st.lists(st.sampled_from("abcdefgh"), max_size=6), min_size=1, max_size=60),
+    asked=st.lists(st.integers(min_value=0, max_value=10**6), max_size=40),
+    words=st.lists(st.sampled_from("abcdefghz"), min_size=1, max_size=5),
+)
+def test_holds_finds_each_documents_terms_in_any_order_of_documents(documents, asked, words):
+    # Candidates come unsorted and repeated; a term the corpus lacks (-1) is held by none.
+    index = BM25Index.build(documents)
+    docs = np.array([a % len(documents) for a in asked], dtype=np.int64)
+    terms = [index.vocabulary.get(w, -1) for w in words]
+    expected = [[w in documents[d] for w in words] for d in docs.tolist()]
+    assert index.holds(np.array(terms, dtype=np.int64), docs).tolist() == expected

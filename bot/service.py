@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -323,11 +324,16 @@ class AnswerService:
         # the plain ranking (as `sanad eval` measures it).
         bar = self.settings.min_confidence
         ratio = self.settings.related_score_ratio if related_ratio is None else related_ratio
-        hits = _distinct(index, result.hits)
-        if not hits or hits[0].confidence < bar:
+        hits = _distinct(index, result.hits)  # lazily: an answer reads the first few
+        best = next(hits, None)
+        if best is None or best.confidence < bar:
             titles = index.closest_titles(question, 3) or [a.title for a in index.articles[:3]]
             return Answer(question, AnswerStatus.NO_ANSWER, reason=REASON_NO_ANSWER, suggestions=tuple(titles))
-        confident = hits if ratio <= 0 else _clearing(hits, bar, max(offset + top_k + 1, 8))
+        hits = itertools.chain((best,), hits)
+        if ratio <= 0:
+            confident = list(itertools.islice(hits, wanted))
+        else:
+            confident = _clearing(hits, bar, max(wanted, 8))
         if offset:
             chosen = confident[offset : offset + top_k]
         else:
@@ -882,29 +888,28 @@ class _Asked:
         return self._analysed
 
 
-def _distinct(index: SearchIndex, hits: list[Hit]) -> list[Hit]:
-    """*hits* without the repeats of a sentence already in the list (best copy kept).
+def _distinct(index: SearchIndex, hits: list[Hit]) -> Iterator[Hit]:
+    """*hits* without the repeats of a sentence already given (best copy kept), as they are
+    read: a sentence's text is fetched only when the hits before it were not enough.
 
     Articles repeat sentences (a lead restated in a later paragraph, a syndicated line);
     quoting the same words twice would only take the place of another answer.
     """
     seen: set[str] = set()
-    out = []
     for hit in hits:
         key = " ".join(index.sentences[hit.doc].text.split())
         if key not in seen:
             seen.add(key)
-            out.append(hit)
-    return out
+            yield hit
 
 
-def _clearing(hits: list[Hit], bar: float, limit: int) -> list[Hit]:
+def _clearing(hits: Iterator[Hit], bar: float, limit: int) -> list[Hit]:
     """The best hit and the next ones whose confidence clears *bar*, at most *limit* in all.
 
     Confidence is computed only for the hits looked at.
     """
-    out = [hits[0]]
-    for hit in hits[1:]:
+    out = [next(hits)]
+    for hit in hits:
         if len(out) >= limit:
             break
         if hit.confidence >= bar:

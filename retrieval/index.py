@@ -694,7 +694,8 @@ class Ranker:
         if len(kept) > 1:
             docs, pre, match = (np.concatenate(part) for part in zip(*kept, strict=True))
             if len(docs) > keep:
-                docs, pre, match = _merge_best(pre, docs, match, keep)
+                chosen = best_set(pre, docs, keep)
+                docs, pre, match = docs[chosen], pre[chosen], match[chosen]
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
         for index, tokens, weight in rerank:
@@ -706,7 +707,7 @@ class Ranker:
                 scaled = scores * (weight / top)
                 pre = pre + scaled
                 match = match + scaled
-        best = _best(pre, docs, k)
+        best = best_positions(pre, docs, k)
         return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached)
 
 
@@ -824,18 +825,6 @@ def _lower_bound(ids, first, last, value):  # pragma: no cover - compiled
         else:
             last = mid
     return first
-
-
-@_kernel
-def _merge_best(values, docs, match, keep):  # pragma: no cover - compiled
-    """The *keep* best of candidates gathered from several parts (equal values: lower doc)."""
-    heap_values = np.empty(keep)
-    heap_docs = np.empty(keep, dtype=np.int64)
-    heap_match = np.empty(keep)
-    filled = 0
-    for i in range(len(values)):
-        filled = _offer(heap_values, heap_docs, heap_match, filled, keep, values[i], docs[i], match[i])
-    return heap_docs[:filled], heap_values[:filled], heap_match[:filled]
 
 
 @_kernel
@@ -991,9 +980,26 @@ def _top_found(acc, found, n, floor, k):  # pragma: no cover - compiled
     return docs, values
 
 
-def _best(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+def best_positions(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
     """Positions of the *k* best, best first, equal scores by the lower document id."""
+    n = len(scores)
+    if n > 4 * k:
+        # Only what scores at least the k-th best value can be among the k best: sort those.
+        contenders = np.flatnonzero(scores >= np.partition(scores, n - k)[n - k])
+        return contenders[np.lexsort((docs[contenders], -scores[contenders]))[:k]]
     return np.lexsort((docs, -scores))[:k]
+
+
+def best_set(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the *k* best in no particular order (equal scores: the lower document)."""
+    n = len(scores)
+    if n <= k:
+        return np.arange(n)
+    kth = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > kth)
+    tied = np.flatnonzero(scores == kth)
+    tied = tied[np.argsort(docs[tied], kind="stable")[: k - len(above)]]
+    return np.concatenate((above, tied))
 
 
 @_kernel

@@ -24,7 +24,7 @@ from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
 from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
-from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, build_parts
+from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, best_positions, build_parts
 from .parallel import Workers
 
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
@@ -284,7 +284,7 @@ class SearchIndex:
         extra = self.beyond_title(asked, best.docs)
         top = extra.max()
         scores = best.scores + extra * (weight / top) if top > 0 else best.scores
-        order = np.lexsort((best.docs, -scores))[:k]  # equal scores: the lower document first
+        order = best_positions(scores, best.docs, k)  # equal scores: the lower document first
         return Ranked(best.docs[order], scores[order], best.match[order], best.reached)
 
     def _article_extra(self, expanded: str, terms: frozenset[str]) -> np.ndarray | None:

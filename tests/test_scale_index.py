@@ -22,6 +22,8 @@ from retrieval.index import (
     CorpusAnalyser,
     Ranker,
     _Scratch,
+    best_positions,
+    best_set,
     build_parts,
     top_k,
 )
@@ -304,3 +306,17 @@ def test_holds_finds_each_documents_terms_in_any_order_of_documents(documents, a
     terms = [index.vocabulary.get(w, -1) for w in words]
     expected = [[w in documents[d] for w in words] for d in docs.tolist()]
     assert index.holds(np.array(terms, dtype=np.int64), docs).tolist() == expected
+
+
+@given(
+    scores=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 7.25]), max_size=300),
+    k=st.integers(min_value=1, max_value=40),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+def test_the_best_few_are_picked_like_a_full_sort_among_ties(scores, k, seed):
+    # A handful of values over hundreds of documents: most of them tie at the k-th value.
+    values = np.array(scores, dtype=np.float64)
+    docs = np.random.default_rng(seed).permutation(len(values)).astype(np.int64)
+    expected = np.lexsort((docs, -values))[:k]
+    assert best_positions(values, docs, k).tolist() == expected.tolist()
+    assert sorted(best_set(values, docs, k).tolist()) == sorted(expected.tolist())

@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -893,14 +893,19 @@ def _distinct(index: SearchIndex, hits: list[Hit]) -> Iterator[Hit]:
     read: a sentence's text is fetched only when the hits before it were not enough.
 
     Articles repeat sentences (a lead restated in a later paragraph, a syndicated line);
-    quoting the same words twice would only take the place of another answer.
+    quoting the same words twice would only take the place of another answer. The same words
+    have the same match with the question, so only hits whose match another hit shares are
+    read and compared.
     """
+    shared = Counter(hit.match for hit in hits)
     seen: set[str] = set()
     for hit in hits:
-        key = " ".join(index.sentences[hit.doc].text.split())
-        if key not in seen:
+        if shared[hit.match] > 1:
+            key = " ".join(index.sentences[hit.doc].text.split())
+            if key in seen:
+                continue
             seen.add(key)
-            yield hit
+        yield hit
 
 
 def _clearing(hits: Iterator[Hit], bar: float, limit: int) -> list[Hit]:
@@ -930,11 +935,11 @@ def _diverse(index: SearchIndex, hits: list[Hit], ratio: float, top_k: int) -> l
     # Relative to the best match anywhere in the list: context may rank a weaker match first.
     bar = ratio * max(h.match for h in hits)
     close = [h for h in hits[1:] if h.match >= bar]
-    seen = {index.sentences[best.doc].article}
+    seen = {int(index.doc_article[best.doc])}
     first_of_article: list[Hit] = []
     rest: list[Hit] = []
     for hit in close:
-        article = index.sentences[hit.doc].article
+        article = int(index.doc_article[hit.doc])
         (rest if article in seen else first_of_article).append(hit)
         seen.add(article)
     chosen = {id(h) for h in [best, *first_of_article, *rest][:top_k]}

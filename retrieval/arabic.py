@@ -77,14 +77,18 @@ class Token:
 _normalize_word = lru_cache(maxsize=65_536)(normalize)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split *text* into normalised word tokens, each with its span in *text*."""
-    tokens: list[Token] = []
-    for match in _TOKEN_RE.finditer(text):
-        norm = _normalize_word(match.group())
-        if norm:
-            tokens.append(Token(norm, match.start(), match.end()))
-    return tokens
+@lru_cache(maxsize=1024)
+def tokenize(text: str) -> tuple[Token, ...]:
+    """Split *text* into normalised word tokens, each with its span in *text*.
+
+    Remembered for recent texts: answering reads a question's words half a dozen times (each
+    field, the confidence, the excerpt) and a quoted sentence's twice (highlights, excerpt).
+    """
+    return tuple(
+        Token(norm, match.start(), match.end())
+        for match in _TOKEN_RE.finditer(text)
+        if (norm := _normalize_word(match.group()))
+    )
 
 
 def has_words(text: str) -> bool:

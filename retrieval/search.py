@@ -27,6 +27,9 @@ from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits,
 from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, best_positions, build_parts
 from .parallel import Workers
 
+# Hits whose confidence is computed together when one of them is asked for.
+_COVERAGE_BATCH = 8
+
 # Words that make a question ask for a definition ("ما هو X"): the opening sentence of the
 # article about X usually is that definition.
 _DEFINITION_WORDS = frozenset({"هو", "هي", "تعريف", "يعرف", "تعرف", "المقصود", "معني", "معنى"})
@@ -263,11 +266,17 @@ class SearchIndex:
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
         known_coverage: dict[int, float] = {}
 
+        position = {doc: i for i, (doc, _) in enumerate(ranked)}
+
         def covered(doc: int) -> float:
-            # All the hits at once when the first is asked for: read from the index, twenty
-            # cost about what one costs.
+            # The hit and the next few at once: read from the index, eight cost about what one
+            # costs, and an answer rarely looks further than its first eight hits.
             if doc not in known_coverage:
-                wanted = [d for d, _ in ranked] if self._indexed_coverage is not None else [doc]
+                if self._indexed_coverage is not None:
+                    at = position[doc]
+                    wanted = [d for d, _ in ranked[at : at + _COVERAGE_BATCH] if d not in known_coverage]
+                else:
+                    wanted = [doc]
                 known_coverage.update(zip(wanted, self._coverages(asked, wanted), strict=True))
             return known_coverage[doc]
 

@@ -554,6 +554,11 @@ class _Scratch:
         self.docs = np.zeros(0, dtype=np.int32)
         self.marks = np.zeros(0, dtype=np.uint8)
         self.sums = np.zeros((0, n_fields))
+        # The preselection's scores and buckets of those rows.
+        self.values = np.zeros(0)
+        self.match = np.zeros(0)
+        self.candidates = np.zeros(0, dtype=np.int64)
+        self.bucket = np.zeros(0, dtype=np.int32)
 
     def room(self, rows: int) -> None:
         if len(self.docs) < rows:
@@ -561,6 +566,10 @@ class _Scratch:
             self.docs = np.zeros(rows, dtype=np.int32)
             self.marks = np.zeros(rows, dtype=np.uint8)
             self.sums = np.zeros((rows, self.sums.shape[1]))
+            self.values = np.zeros(rows)
+            self.match = np.zeros(rows)
+            self.candidates = np.zeros(rows, dtype=np.int64)
+            self.bucket = np.zeros(rows, dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -686,7 +695,10 @@ class Ranker:
         kept = self.workers.run(
             _preselect,
             [
-                (s.docs, s.marks, s.sums, n, scales, valid, self.doc_article, extra, self.article_first, lead, keep)
+                (
+                    s.docs, s.marks, s.sums, n, scales, valid, self.doc_article, extra, self.article_first, lead, keep,
+                    s.values, s.match, s.candidates, s.bucket,
+                )
                 for s, n in zip(scratches, counts, strict=True)
             ],
         )
@@ -886,7 +898,8 @@ def _offer(values, docs, extra, filled, size, value, doc, extra_value):  # pragm
 
 @_kernel
 def _preselect(
-    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep
+    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep,
+    values, match, docs, bucket,
 ):  # pragma: no cover - compiled
     """The *keep* best of the *n* rows of :func:`_collect` by fields plus context.
 
@@ -896,12 +909,10 @@ def _preselect(
 
     A heap over every row cost more than the scoring itself: a histogram of the scores finds
     the bucket that holds the *keep*-th best, everything above it is kept, and only that
-    bucket's rows go through a heap.
+    bucket's rows go through a heap. *values*, *match*, *docs* and *bucket* are work arrays of
+    at least *n* rows (fresh megabytes for every question would cost page faults).
     """
     n_fields = sums.shape[1]
-    values = np.empty(n)
-    match = np.empty(n)
-    docs = np.empty(n, dtype=np.int64)
     count = 0
     low = np.inf
     high = -np.inf
@@ -928,10 +939,9 @@ def _preselect(
         low = min(low, v)
         high = max(high, v)
     if count <= keep:
-        return docs[:count], values[:count], match[:count]
+        return docs[:count].copy(), values[:count].copy(), match[:count].copy()
     n_buckets = 4096
     scale = (n_buckets - 1) / (high - low) if high > low else 0.0
-    bucket = np.empty(count, dtype=np.int32)
     per_bucket = np.zeros(n_buckets, dtype=np.int64)
     for i in range(count):
         b = int((values[i] - low) * scale)

@@ -269,12 +269,13 @@ class SearchIndex:
         position = {doc: i for i, (doc, _) in enumerate(ranked)}
 
         def covered(doc: int) -> float:
-            # The hit and the next few at once: read from the index, eight cost about what one
-            # costs, and an answer rarely looks further than its first eight hits.
+            # The first few hits at once, then all the others: read from the index, eight cost
+            # about what one costs, and most answers look no further than their first eight.
             if doc not in known_coverage:
                 if self._indexed_coverage is not None:
                     at = position[doc]
-                    wanted = [d for d, _ in ranked[at : at + _COVERAGE_BATCH] if d not in known_coverage]
+                    stop = _COVERAGE_BATCH if at < _COVERAGE_BATCH else len(ranked)
+                    wanted = [d for d, _ in ranked[at:stop] if d not in known_coverage]
                 else:
                     wanted = [doc]
                 known_coverage.update(zip(wanted, self._coverages(asked, wanted), strict=True))

@@ -804,9 +804,10 @@ def _collect(
                     break
                 o = d - start
                 mark = block_marks[o]
-                if mark == 0:
-                    block_docs[m] = o
-                    m += 1
+                # Branch-free: whether a document is new in the block is a coin toss where
+                # two fields' postings meet, and a mispredicted branch costs more than a store.
+                block_docs[m] = o
+                m += mark == 0
                 block_marks[o] = mark | bit
                 block_sums[o, f] += c * weights[p]
                 p += 1

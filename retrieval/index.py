@@ -613,7 +613,7 @@ class Ranker:
 
     # Postings read per thread at least before a question's documents are split between
     # threads (below this, handing work over costs more than it saves).
-    SMALLEST_PART = 25000
+    SMALLEST_PART = 25_000
 
     def _scratches(self, parts: int) -> list[_Scratch]:
         """This thread's work arrays, one set per part of its question (the parts' threads

@@ -1088,13 +1088,7 @@ def _postings_hold(indptr, indices, terms, docs):  # pragma: no cover - compiled
                 lo = hi + 1
                 hi += step
                 step <<= 1
-            hi = min(hi, last)
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if indices[mid] < d:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = _lower_bound(indices, lo, min(hi, last), d)
             out[i, j] = lo < last and indices[lo] == d
     return out
 

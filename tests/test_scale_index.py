@@ -183,6 +183,17 @@ def assert_ranks_like_dense_reference(index: SearchIndex, questions: list[str], 
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in reference], rtol=1e-9)
 
 
+def random_questions(
+    texts: list[str], seed: int, prefix: str, n_prefixed: int, sizes: tuple[int, int], n_mixed: int
+) -> list[str]:
+    """QUERIES, then *n_prefixed* questions of *prefix* and one corpus word, then *n_mixed* of a
+    few corpus words each (*sizes*: fewest and most), drawn with *seed*."""
+    rng = random.Random(seed)
+    words = " ".join(texts).split()
+    questions = QUERIES + [prefix + rng.choice(words) for _ in range(n_prefixed)]
+    return questions + [" ".join(rng.sample(words, rng.randint(*sizes))) for _ in range(n_mixed)]
+
+
 @pytest.mark.parametrize("block", [8192, 7, 64], ids=lambda b: f"block-{b}")
 def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, monkeypatch):
     # Small blocks of documents: postings cross many block edges and some blocks are empty.
@@ -190,10 +201,7 @@ def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(b
     texts = seed_texts() * 3  # repeated sentences: many exact ties, broken by position
     articles, sentences = records(texts)
     index = SearchIndex(articles, sentences, CONFIG)
-    rng = random.Random(4)
-    words = " ".join(texts).split()
-    questions = QUERIES + ["ما هو " + rng.choice(words) for _ in range(10)]
-    questions += [" ".join(rng.sample(words, rng.randint(2, 6))) for _ in range(40)]
+    questions = random_questions(texts, 4, "ما هو ", 10, (2, 6), 40)
     assert_ranks_like_dense_reference(index, questions, 10)
 
 
@@ -207,10 +215,7 @@ def test_the_best_few_are_chosen_exactly_among_many_ties(k):
     texts = seed_texts() * 5
     articles, sentences = records(texts)
     index = SearchIndex(articles, sentences, config)
-    rng = random.Random(9)
-    words = " ".join(texts).split()
-    questions = QUERIES + ["في " + rng.choice(words) for _ in range(10)]
-    questions += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(30)]
+    questions = random_questions(texts, 9, "في ", 10, (1, 4), 30)
     assert_ranks_like_dense_reference(index, questions, k)
 
 
@@ -224,9 +229,7 @@ def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
     monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
     texts = seed_texts() * 3  # exact ties across the parts, broken by position
     articles, sentences = records(texts)
-    rng = random.Random(11)
-    words = " ".join(texts).split()
-    questions = QUERIES + [" ".join(rng.sample(words, rng.randint(1, 6))) for _ in range(40)]
+    questions = random_questions(texts, 11, "", 0, (1, 6), 40)
     for depth in (1000, 5):  # every candidate re-ranked, or the best five of the parts' best
         config = replace(CONFIG, rerank_depth=depth)
         alone = SearchIndex(articles, sentences, config)

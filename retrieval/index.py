@@ -362,8 +362,8 @@ class ComposedIndex:
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
         return cls(vocabulary, records, doc_indptr, doc_offsets, idf, doc_len, params)
 
-    # Fewer candidates than this are scored on one thread: handing work over costs about as
-    # much as scoring them (tens of microseconds).
+    # Candidates per thread at least: handing fewer over costs about as much as scoring them
+    # (tens of microseconds).
     SMALLEST_PART = 250
 
     def __len__(self) -> int:

@@ -4,8 +4,9 @@ At a million sentences one question reads a few megabytes of postings and scores
 candidates, and that work is memory-bound: two cores do it in little more than half the time.
 The kernels are numba functions that release the GIL, so plain threads run them side by side.
 Parts are cut so that each gives the same result as the whole would (contiguous ranges of
-documents), and the caller's thread always runs the first part itself: a question never
-waits for a free worker to make progress, and several questions at once simply share them.
+documents), and the caller's thread always runs the first part itself, so a question makes
+progress even when every worker is busy; several questions at once share the workers (a part
+may then wait its turn). ``SEARCH_THREADS=1`` runs everything on the caller's thread.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -177,3 +178,24 @@ def test_a_sentence_an_article_repeats_is_quoted_once(tmp_path):
         assert lead not in [q.text for q in more.quotes]
     finally:
         application.close()
+
+
+def test_search_threads_come_from_the_settings(tmp_path, seeds_dir):
+    from bot.service import search_config
+    from bot.settings import Settings, SettingsError
+
+    assert Settings.from_env({"SEARCH_THREADS": "3"}, env_file=None).search_threads == 3
+    assert search_config(Settings(search_threads=3)).threads == 3
+    assert search_config(Settings()).threads >= 1  # 0: one per core
+    with pytest.raises(SettingsError, match="SEARCH_THREADS"):
+        Settings.from_env({"SEARCH_THREADS": "-1"}, env_file=None)
+    # The service's index shares each question between that many threads, and answers alike.
+    one = build_app(make_settings(f"sqlite:///{tmp_path}/one.db", corpus_dir=seeds_dir, search_threads=1))
+    two = build_app(make_settings(f"sqlite:///{tmp_path}/two.db", corpus_dir=seeds_dir, search_threads=2))
+    try:
+        assert two.service.index.workers.threads == 2
+        question = "كم وظيفة خلقتها شاومي في البحث والتطوير؟"
+        assert two.service.ask(question).quotes == one.service.ask(question).quotes
+    finally:
+        one.close()
+        two.close()

@@ -336,11 +336,10 @@ class SearchIndex:
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:
         """Spans (relative to the sentence) of the words that match the question's terms."""
-        text = self.sentences[doc].text
         spans: list[tuple[int, int]] = []
-        for term in self.primary.terms_with_spans(text):
-            if term.term in terms and (not spans or spans[-1] != (term.start, term.end)):
-                spans.append((term.start, term.end))
+        for token in self.primary.words(self.sentences[doc].text):
+            if any(term in terms for term in self.primary.word_terms(token.norm)):
+                spans.append((token.start, token.end))
         return spans
 
     def closest_titles(self, question: str, n: int = 3) -> list[str]:

@@ -272,9 +272,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _settings(db_url: str, corpus: Path):
+    """The service's settings from the environment (``SEARCH_THREADS=1``, ``MIN_CONFIDENCE``...),
+    on the benchmark's database and corpus, without a rate limit."""
+    from dataclasses import replace
+
     from bot.settings import Settings
 
-    return Settings(database_url=db_url, corpus_dir=corpus, rate_limit_per_minute=0)
+    return replace(Settings.from_env(env_file=None), database_url=db_url, corpus_dir=corpus, rate_limit_per_minute=0)
 
 
 def _latencies(service, questions: list[str], sources: list[str]) -> tuple[list[float], int, list[float], int]:

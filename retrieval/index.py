@@ -590,9 +590,16 @@ class Ranker:
     own score, the title match) and, for definition questions, a bonus for the article's first
     sentence. Re-rank fields (:class:`ComposedIndex`) then score only the *depth* best of those
     documents, normalised by their best, and the *k* best are returned.
+
+    With *workers* of several threads, a big question is split: each thread sums the postings
+    of one range of documents and keeps its range's best, and the re-rank scores runs of the
+    candidates (see :mod:`retrieval.parallel`); the result is the one a single thread gives.
     """
 
     MAX_POSTINGS_FIELDS = 8  # one bit each in the per-document mask
+    # Postings read per thread at least before a question's documents are split between
+    # threads (below this, handing work over costs more than it saves).
+    SMALLEST_PART = 25_000
 
     def __init__(
         self,
@@ -610,10 +617,6 @@ class Ranker:
         self.article_first = np.ascontiguousarray(article_first, dtype=np.int32)
         self.workers = workers or _ONE_THREAD
         self._local = threading.local()
-
-    # Postings read per thread at least before a question's documents are split between
-    # threads (below this, handing work over costs more than it saves).
-    SMALLEST_PART = 25_000
 
     def _scratches(self, parts: int) -> list[_Scratch]:
         """This thread's work arrays, one set per part of its question (the parts' threads

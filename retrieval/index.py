@@ -549,7 +549,9 @@ class _Scratch:
         n_fields = max(n_fields, 1)
         self.block_sums = np.zeros((self.BLOCK, n_fields))
         self.block_marks = np.zeros(self.BLOCK, dtype=np.uint8)  # which fields reached a document
-        self.block_docs = np.zeros(self.BLOCK, dtype=np.int32)  # the block's documents reached
+        # The block's documents reached, and one slot more: the postings pass stores before it
+        # counts (branch-free), so once every document of a block is listed it writes one past.
+        self.block_docs = np.zeros(self.BLOCK + 1, dtype=np.int32)
         # One row per document reached, in block order: grown to the longest postings seen.
         self.docs = np.zeros(0, dtype=np.int32)
         self.marks = np.zeros(0, dtype=np.uint8)

@@ -5,7 +5,10 @@ processes) must give every field the terms ``Analyzer.terms`` gives; the n-gram 
 postings must score like a postings index; the ranking kernels must rank like a dense sum.
 """
 
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -323,3 +326,26 @@ def test_the_best_few_are_picked_like_a_full_sort_among_ties(scores, k, seed):
     expected = np.lexsort((docs, -values))[:k]
     assert best_positions(values, docs, k).tolist() == expected.tolist()
     assert sorted(best_set(values, docs, k).tolist()) == sorted(expected.tolist())
+
+
+def test_the_kernels_stay_within_their_arrays(tmp_path):
+    # numba does not check indices unless asked: run a search with checks on, where every
+    # sentence of each 7-sentence block is reached by both postings fields (a full block), and
+    # split between threads.
+    script = """
+from retrieval.index import ComposedIndex, Ranker, _Scratch
+from retrieval.search import ArticleRecord, SearchIndex, SentenceRecord
+from bot.service import search_config
+from bot.settings import Settings
+_Scratch.BLOCK = 7
+Ranker.SMALLEST_PART = ComposedIndex.SMALLEST_PART = 1
+texts = [f"الميناء الكبير في المدينة رقم {i}" for i in range(40)]
+articles = [ArticleRecord(0, "الميناء", "s", None, 0, len(texts))]
+sentences = [SentenceRecord(i, 0, i, 0, len(t), t) for i, t in enumerate(texts)]
+index = SearchIndex(articles, sentences, search_config(Settings(search_threads=2)))
+for question in ("الميناء الكبير", "ما هو الميناء", "المدينه رقم 7"):
+    assert index.search(question, 5).hits, question
+"""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -86,8 +86,6 @@ class Settings:
     quote_whole_max_chars: int = 400
     related_score_ratio: float = 0.6
     max_question_chars: int = 1000
-    # Threads that share the scoring of one question (0: one per core, at most 4).
-    search_threads: int = 0
 
     # Abuse and privacy
     rate_limit_per_minute: int = 20
@@ -154,7 +152,6 @@ class Settings:
         read("QUOTE_WHOLE_MAX_CHARS", "quote_whole_max_chars", _positive(int, allow_zero=True))
         read("RELATED_SCORE_RATIO", "related_score_ratio", _fraction)
         read("MAX_QUESTION_CHARS", "max_question_chars", _positive(int))
-        read("SEARCH_THREADS", "search_threads", _positive(int, allow_zero=True))
         read("RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", _positive(int, allow_zero=True))
         read("USER_HASH_SALT", "user_hash_salt", str)
         read("INDEX_POLL_SECONDS", "index_poll_seconds", _positive(float, allow_zero=True))

@@ -556,11 +556,9 @@ class _Scratch:
         self.docs = np.zeros(0, dtype=np.int32)
         self.marks = np.zeros(0, dtype=np.uint8)
         self.sums = np.zeros((0, n_fields))
-        # The preselection's scores and buckets of those rows.
+        # The preselection's scores of those rows and which row each is.
         self.values = np.zeros(0)
-        self.match = np.zeros(0)
-        self.candidates = np.zeros(0, dtype=np.int64)
-        self.bucket = np.zeros(0, dtype=np.int32)
+        self.at = np.zeros(0, dtype=np.int32)
 
     def room(self, rows: int) -> None:
         if len(self.docs) < rows:
@@ -569,9 +567,7 @@ class _Scratch:
             self.marks = np.zeros(rows, dtype=np.uint8)
             self.sums = np.zeros((rows, self.sums.shape[1]))
             self.values = np.zeros(rows)
-            self.match = np.zeros(rows)
-            self.candidates = np.zeros(rows, dtype=np.int64)
-            self.bucket = np.zeros(rows, dtype=np.int32)
+            self.at = np.zeros(rows, dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,7 +698,7 @@ class Ranker:
             [
                 (
                     s.docs, s.marks, s.sums, n, scales, valid, self.doc_article, extra, self.article_first, lead, keep,
-                    s.values, s.match, s.candidates, s.bucket,
+                    s.values, s.at,
                 )
                 for s, n in zip(scratches, counts, strict=True)
             ],
@@ -827,8 +823,9 @@ def _collect(
                 v = block_sums[o, f]
                 block_sums[o, f] = 0.0
                 sums[n, f] = v
-                if mark & (1 << f) and v > top[f]:
-                    top[f] = v
+                # A field that did not reach the document has 0 here, which leaves a positive
+                # best as it was (and a field with no positive best is left out either way).
+                top[f] = max(top[f], v)
             n += 1
     return n
 
@@ -904,8 +901,7 @@ def _offer(values, docs, extra, filled, size, value, doc, extra_value):  # pragm
 
 @_kernel
 def _preselect(
-    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep,
-    values, match, docs, bucket,
+    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep, values, at,
 ):  # pragma: no cover - compiled
     """The *keep* best of the *n* rows of :func:`_collect` by fields plus context.
 
@@ -915,8 +911,8 @@ def _preselect(
 
     A heap over every row cost more than the scoring itself: a histogram of the scores finds
     the bucket that holds the *keep*-th best, everything above it is kept, and only that
-    bucket's rows go through a heap. *values*, *match*, *docs* and *bucket* are work arrays of
-    at least *n* rows (fresh megabytes for every question would cost page faults).
+    bucket's rows go through a heap. *values* and *at* (which row each value is) are work
+    arrays of at least *n* rows (fresh megabytes for every question would cost page faults).
     """
     n_fields = sums.shape[1]
     count = 0
@@ -924,14 +920,14 @@ def _preselect(
     high = -np.inf
     has_extra = len(article_extra) > 0
     for i in range(n):
-        mark = marks[i]
-        if mark & valid == 0:
+        if marks[i] & valid == 0:
             continue
         d = rows[i]
+        # A field that did not reach the document summed to zero: adding it changes nothing,
+        # and costs less than the mispredicted test of its bit.
         m = 0.0
         for f in range(n_fields):
-            if mark & (1 << f):  # only the fields that reached it
-                m += sums[i, f] * scales[f]
+            m += sums[i, f] * scales[f]
         v = m
         a = doc_article[d]
         if has_extra:
@@ -939,46 +935,56 @@ def _preselect(
         if lead != 0.0 and article_first[a] == d:
             v += lead
         values[count] = v
-        match[count] = m
-        docs[count] = d
+        at[count] = i
         count += 1
         low = min(low, v)
         high = max(high, v)
+    size = min(count, keep)
+    out_docs = np.empty(size, dtype=np.int64)
+    out_values = np.empty(size)
+    out_match = np.empty(size)
     if count <= keep:
-        return docs[:count].copy(), values[:count].copy(), match[:count].copy()
-    n_buckets = 4096
-    scale = (n_buckets - 1) / (high - low) if high > low else 0.0
-    per_bucket = np.zeros(n_buckets, dtype=np.int64)
-    for i in range(count):
-        b = int((values[i] - low) * scale)
-        bucket[i] = b
-        per_bucket[b] += 1
-    edge = n_buckets - 1
-    above = 0
-    while above + per_bucket[edge] < keep:
-        above += per_bucket[edge]
-        edge -= 1
-    size = keep - above  # how many of the edge bucket's rows are kept
-    out_docs = np.empty(keep, dtype=np.int64)
-    out_values = np.empty(keep)
-    out_match = np.empty(keep)
-    heap_values = np.empty(size)
-    heap_docs = np.empty(size, dtype=np.int64)
-    heap_match = np.empty(size)
-    filled = 0
-    kept = 0
-    for i in range(count):
-        b = bucket[i]
-        if b > edge:
-            out_docs[kept] = docs[i]
-            out_values[kept] = values[i]
-            out_match[kept] = match[i]
-            kept += 1
-        elif b == edge:
-            filled = _offer(heap_values, heap_docs, heap_match, filled, size, values[i], docs[i], match[i])
-    out_docs[kept:] = heap_docs
-    out_values[kept:] = heap_values
-    out_match[kept:] = heap_match
+        for c in range(count):
+            out_docs[c] = rows[at[c]]
+            out_values[c] = values[c]
+    else:
+        n_buckets = 4096
+        scale = (n_buckets - 1) / (high - low) if high > low else 0.0
+        per_bucket = np.zeros(n_buckets, dtype=np.int64)
+        for c in range(count):
+            per_bucket[int((values[c] - low) * scale)] += 1
+        edge = n_buckets - 1
+        above = 0
+        while above + per_bucket[edge] < keep:
+            above += per_bucket[edge]
+            edge -= 1
+        heap_size = keep - above  # how many of the edge bucket's rows are kept
+        heap_values = np.empty(heap_size)
+        heap_docs = np.empty(heap_size, dtype=np.int64)
+        heap_rows = np.empty(heap_size)
+        filled = 0
+        kept = 0
+        for c in range(count):
+            b = int((values[c] - low) * scale)
+            if b > edge:
+                out_docs[kept] = rows[at[c]]
+                out_values[kept] = values[c]
+                out_match[kept] = at[c]
+                kept += 1
+            elif b == edge:
+                filled = _offer(heap_values, heap_docs, heap_rows, filled, heap_size, values[c], rows[at[c]], at[c])
+        out_docs[kept:] = heap_docs
+        out_values[kept:] = heap_values
+        out_match[kept:] = heap_rows
+        for c in range(size):
+            at[c] = int(out_match[c])
+    # The field-only match of the kept rows, summed as above.
+    for c in range(size):
+        i = at[c]
+        m = 0.0
+        for f in range(n_fields):
+            m += sums[i, f] * scales[f]
+        out_match[c] = m
     return out_docs, out_values, out_match
 
 

@@ -198,13 +198,8 @@ class BM25Index:
 
     def term_ids(self, tokens: Sequence[str]) -> Counter[int]:
         """Known terms of a query with how often each occurs (unknown terms score nothing)."""
-        ids: Counter[int] = Counter()
-        get = self.vocabulary.get
-        for token in tokens:
-            term_id = get(token)
-            if term_id is not None:
-                ids[term_id] += 1
-        return ids
+        # Counted in C (first occurrences keep their order): a question's n-grams are a hundred.
+        return Counter(term_id for term_id in map(self.vocabulary.get, tokens) if term_id is not None)
 
     def holds(self, term_ids: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """Whether each of *docs* has each term (an id of -1 is had by none), as bool[docs, terms].
@@ -572,7 +567,7 @@ class _Scratch:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """The best documents of a question, best first."""
+    """The best documents of a question, best first (unless asked for in no order)."""
 
     docs: np.ndarray
     scores: np.ndarray  # the ranking score: fields plus context
@@ -639,10 +634,13 @@ class Ranker:
         lead: float,
         k: int,
         depth: int,
+        *,
+        ordered: bool = True,
     ) -> Ranked:
         """The *k* best documents for the given fields (index, question terms, weight).
 
-        *postings* come in field order (their scores add up in that order).
+        *postings* come in field order (their scores add up in that order). Without *ordered*
+        the *k* best come in no particular order (for a caller that re-ranks them anyway).
         """
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:
@@ -720,7 +718,7 @@ class Ranker:
                 scaled = scores * (weight / top)
                 pre = pre + scaled
                 match = match + scaled
-        best = best_positions(pre, docs, k)
+        best = best_positions(pre, docs, k) if ordered else best_set(pre, docs, k)
         return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached)
 
 

@@ -256,7 +256,8 @@ class SearchIndex:
         # With the beyond-title score every candidate comes back, to be re-ranked here.
         wanted = max(k, cfg.rerank_depth) if beyond else k
         best = self._ranker.rank(
-            postings, rerank, self._article_extra(expanded, primary_terms), lead, wanted, cfg.rerank_depth
+            postings, rerank, self._article_extra(expanded, primary_terms), lead, wanted, cfg.rerank_depth,
+            ordered=not beyond,
         )
         if not len(best.docs):
             return SearchResult([], primary_terms, known)

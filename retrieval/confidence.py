@@ -122,6 +122,11 @@ def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.n
     return covered / total
 
 
+# (field index, term ids) -> bool[docs, terms]: which of the documents being credited hold
+# which of the field's terms.
+Holds = Callable[[BM25Index | ComposedIndex, list[int]], np.ndarray]
+
+
 class IndexedCoverage:
     """:func:`coverage` for many sentences at once, read from the index.
 
@@ -142,10 +147,13 @@ class IndexedCoverage:
             return np.zeros(len(docs))
         return coverage_from_credits(question.weights, self.credits(question, docs))
 
-    def credits(self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True) -> np.ndarray:
+    def credits(
+        self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True, holds: Holds | None = None
+    ) -> np.ndarray:
         """How fully each of *docs* covers each question word, as float[docs, words] (see
         :func:`sentence_credits`). Without *near* no trigrams are compared: stems and roots are
-        read from postings, which costs a tenth as much."""
+        read from postings, which costs a tenth as much. *holds* answers which of *docs* hold
+        which terms of a field when the caller knows it already (see ``Ranked.held``)."""
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):
             return np.zeros((len(docs), len(question.words)))
@@ -160,8 +168,10 @@ class IndexedCoverage:
         grams = self.grams.vocabulary
         stem_ids = [stems.get(w.stem, -1) for w in probes]
         root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
-        same_stem = self.stems.holds(stem_ids, docs)
-        same_root = self.roots.holds(root_ids, docs)
+        if holds is None:
+            same_stem, same_root = self.stems.holds(stem_ids, docs), self.roots.holds(root_ids, docs)
+        else:
+            same_stem, same_root = holds(self.stems, stem_ids), holds(self.roots, root_ids)
         credit = np.where(same_root, ROOT_CREDIT, 0.0)
         if near:
             trigrams = [

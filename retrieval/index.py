@@ -23,7 +23,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -544,12 +544,14 @@ class _Scratch:
         n_fields = max(n_fields, 1)
         self.block_sums = np.zeros((self.BLOCK, n_fields))
         self.block_marks = np.zeros(self.BLOCK, dtype=np.uint8)  # which fields reached a document
+        self.block_held = np.zeros(self.BLOCK, dtype=np.uint64)  # which question terms it holds
         # The block's documents reached, and one slot more: the postings pass stores before it
         # counts (branch-free), so once every document of a block is listed it writes one past.
         self.block_docs = np.zeros(self.BLOCK + 1, dtype=np.int32)
         # One row per document reached, in block order: grown to the longest postings seen.
         self.docs = np.zeros(0, dtype=np.int32)
         self.marks = np.zeros(0, dtype=np.uint8)
+        self.held = np.zeros(0, dtype=np.uint64)
         self.sums = np.zeros((0, n_fields))
         # The preselection's scores of those rows and which row each is.
         self.values = np.zeros(0)
@@ -560,6 +562,7 @@ class _Scratch:
             rows = max(rows, 2 * len(self.docs))
             self.docs = np.zeros(rows, dtype=np.int32)
             self.marks = np.zeros(rows, dtype=np.uint8)
+            self.held = np.zeros(rows, dtype=np.uint64)
             self.sums = np.zeros((rows, self.sums.shape[1]))
             self.values = np.zeros(rows)
             self.at = np.zeros(rows, dtype=np.int32)
@@ -573,6 +576,29 @@ class Ranked:
     scores: np.ndarray  # the ranking score: fields plus context
     match: np.ndarray  # the fields alone (the sentence's own match with the question)
     reached: int  # how many documents held a question term in a postings field
+    # Bit j of a document's mask: it holds the j-th question term of the postings fields,
+    # ``held_terms[j]`` = (position of the field among the postings fields, term id). Terms
+    # from the 65th on have no bit.
+    held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    held_terms: tuple[tuple[int, int], ...] = ()
+
+    def holds(self, position: int, term_ids: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        """Whether each document holds each of *term_ids* of the postings field at *position*,
+        as bool[docs, terms], and the columns this cannot tell (terms without a bit: -1 ids
+        are held by none)."""
+        bit_of = {term: j for j, term in enumerate(self.held_terms[:_HELD_BITS])}
+        out = np.zeros((len(self.docs), len(term_ids)), dtype=np.bool_)
+        unknown = []
+        for column, term in enumerate(term_ids):
+            j = bit_of.get((position, term))
+            if j is not None:
+                out[:, column] = (self.held >> np.uint64(j)) & np.uint64(1)
+            elif term >= 0:
+                unknown.append(column)
+        return out, unknown
+
+
+_HELD_BITS = 64  # question terms whose holders the postings pass records (one uint64 bit each)
 
 
 class Ranker:
@@ -648,6 +674,7 @@ class Ranker:
         if len(postings) > self.n_fields:
             raise ValueError("more postings fields than the ranker was made for")
         query_field, query_terms, query_counts = [], [], []
+        held_terms: list[tuple[int, int]] = []
         rows = 0
         for f, (index, tokens, weight) in enumerate(postings):
             if not weight:
@@ -656,6 +683,7 @@ class Ranker:
             query_field.append(np.full(len(terms), f, dtype=np.int64))
             query_terms.append(terms)
             query_counts.append(counts)
+            held_terms.extend((f, int(t)) for t in terms)
             rows += int((index._indptr[terms + 1] - index._indptr[terms]).sum())
         if not rows:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
@@ -668,16 +696,22 @@ class Ranker:
         # numba wants one type for every member of a tuple: a field without weight lends
         # its arrays but no terms.
         fields = [index for index, _tokens, _weight in postings] + [postings[0][0]] * (self.n_fields - len(postings))
+        with_bit = min(len(held_terms), _HELD_BITS)
+        bits = np.zeros(len(held_terms), dtype=np.uint64)
+        bits[:with_bit] = np.left_shift(np.uint64(1), np.arange(with_bit, dtype=np.uint64))
         shared = (
             tuple(index._indptr for index in fields), tuple(index._indices for index in fields),
             tuple(index._data for index in fields),
-            np.concatenate(query_field), np.concatenate(query_terms), np.concatenate(query_counts),
+            np.concatenate(query_field), np.concatenate(query_terms), np.concatenate(query_counts), bits,
         )
         tops = [np.full(self.n_fields, -np.inf) for _ in ranges]
         counts = self.workers.run(
             _collect,
             [
-                (*shared, lo, hi, s.block_sums, s.block_marks, s.block_docs, s.docs, s.marks, s.sums, top)
+                (
+                    *shared, lo, hi, s.block_sums, s.block_marks, s.block_held, s.block_docs,
+                    s.docs, s.marks, s.held, s.sums, top,
+                )
                 for s, (lo, hi), top in zip(scratches, ranges, tops, strict=True)
             ],
         )
@@ -695,18 +729,18 @@ class Ranker:
             _preselect,
             [
                 (
-                    s.docs, s.marks, s.sums, n, scales, valid, self.doc_article, extra, self.article_first, lead, keep,
-                    s.values, s.at,
+                    s.docs, s.marks, s.held, s.sums, n, scales, valid, self.doc_article, extra, self.article_first,
+                    lead, keep, s.values, s.at,
                 )
                 for s, n in zip(scratches, counts, strict=True)
             ],
         )
-        docs, pre, match = kept[0]
+        docs, pre, match, held = kept[0]
         if len(kept) > 1:
-            docs, pre, match = (np.concatenate(part) for part in zip(*kept, strict=True))
+            docs, pre, match, held = (np.concatenate(part) for part in zip(*kept, strict=True))
             if len(docs) > keep:
                 chosen = best_set(pre, docs, keep)
-                docs, pre, match = docs[chosen], pre[chosen], match[chosen]
+                docs, pre, match, held = docs[chosen], pre[chosen], match[chosen], held[chosen]
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
         for index, tokens, weight in rerank:
@@ -719,7 +753,7 @@ class Ranker:
                 pre = pre + scaled
                 match = match + scaled
         best = best_positions(pre, docs, k) if ordered else best_set(pre, docs, k)
-        return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached)
+        return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached, held[best], tuple(held_terms))
 
 
 @_kernel
@@ -752,14 +786,15 @@ def _accumulate_dense(indptr, indices, data, terms, counts, out):  # pragma: no 
 
 @_kernel
 def _collect(
-    indptrs, indices, data, q_field, q_term, q_count, lo, hi, block_sums, block_marks, block_docs,
-    docs, marks, sums, top,
+    indptrs, indices, data, q_field, q_term, q_count, q_bit, lo, hi, block_sums, block_marks, block_held,
+    block_docs, docs, marks, held, sums, top,
 ):  # pragma: no cover - compiled
     """Sums the postings of every (field, term) of a question, one block of documents at a time,
     for the documents from *lo* (the start of a block) up to *hi*.
 
-    Writes a row per document reached (its id, a bit per field that reached it and each field's
-    sum) into *docs*, *marks* and *sums*, in block order; keeps each field's best sum in *top*.
+    Writes a row per document reached (its id, a bit per field that reached it, the *q_bit* of
+    every question term it holds and each field's sum) into *docs*, *marks*, *held* and *sums*,
+    in block order; keeps each field's best sum in *top*.
     Returns the number of rows. Within a document a field's postings add up in question-term
     order, as a term-at-a-time pass would add them, so the sums are the same to the last bit.
     """
@@ -797,6 +832,7 @@ def _collect(
             weights = data[f]
             c = q_count[j]
             bit = 1 << f
+            term_bit = q_bit[j]
             while p < e:
                 d = ids[p]
                 if d >= stop:
@@ -808,6 +844,7 @@ def _collect(
                 block_docs[m] = o
                 m += mark == 0
                 block_marks[o] = mark | bit
+                block_held[o] |= term_bit
                 block_sums[o, f] += c * weights[p]
                 p += 1
             at[j] = p
@@ -817,6 +854,8 @@ def _collect(
             block_marks[o] = 0
             docs[n] = start + o
             marks[n] = mark
+            held[n] = block_held[o]
+            block_held[o] = 0
             for f in range(n_fields):
                 v = block_sums[o, f]
                 block_sums[o, f] = 0.0
@@ -899,12 +938,12 @@ def _offer(values, docs, extra, filled, size, value, doc, extra_value):  # pragm
 
 @_kernel
 def _preselect(
-    rows, marks, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep, values, at,
+    rows, marks, held, sums, n, scales, valid, doc_article, article_extra, article_first, lead, keep, values, at,
 ):  # pragma: no cover - compiled
     """The *keep* best of the *n* rows of :func:`_collect` by fields plus context.
 
     A document counts when a field with a positive best score reached it. Returns the
-    documents, their scores and their field-only match, in no particular order; equal scores
+    documents, their scores, their field-only match and their *held* masks, in no particular order; equal scores
     prefer the lower document id, as the final ranking does.
 
     A heap over every row cost more than the scoring itself: a histogram of the scores finds
@@ -977,13 +1016,15 @@ def _preselect(
         for c in range(size):
             at[c] = int(out_match[c])
     # The field-only match of the kept rows, summed as above.
+    out_held = np.empty(size, dtype=np.uint64)
     for c in range(size):
         i = at[c]
         m = 0.0
         for f in range(n_fields):
             m += sums[i, f] * scales[f]
         out_match[c] = m
-    return out_docs, out_values, out_match
+        out_held[c] = held[i]
+    return out_docs, out_values, out_match, out_held
 
 
 @_kernel

@@ -245,6 +245,33 @@ def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
             assert_ranks_like_dense_reference(split, questions, 10)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_hold_them(threads, monkeypatch):
+    # The beyond-title coverage of a thousand candidates takes their stems and roots from the
+    # masks the postings pass records; searching the postings for them must rank the same,
+    # split between threads over 7-document blocks, and past the 64 question terms with a bit.
+    from dataclasses import replace
+
+    from retrieval.index import Ranked
+
+    monkeypatch.setattr(_Scratch, "BLOCK", 7)
+    monkeypatch.setattr(Ranker, "SMALLEST_PART", 1)
+    monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
+    texts = seed_texts() * 2
+    articles, sentences = records(texts)
+    index = SearchIndex(articles, sentences, replace(CONFIG, beyond_title_weight=2.5, threads=threads))
+    rng = random.Random(5)
+    words = " ".join(texts).split()
+    questions = random_questions(texts, 7, "", 0, (1, 8), 40) + [" ".join(rng.sample(words, 90)) for _ in range(3)]
+    recorded = [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions]
+
+    def nothing_recorded(self, position, term_ids):
+        return np.zeros((len(self.docs), len(term_ids)), dtype=bool), [c for c, t in enumerate(term_ids) if t >= 0]
+
+    monkeypatch.setattr(Ranked, "holds", nothing_recorded)
+    assert [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions] == recorded
+
+
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():
     texts = seed_texts()
     articles, sentences = records(texts)

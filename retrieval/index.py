@@ -434,14 +434,18 @@ class ComposedIndex:
         has in all). This reads the layout of :func:`~retrieval.arabic.char_ngrams` with sizes
         (3, 4): a word of *n* letters has *n* trigrams, written first, then *n* - 1 four-grams.
         """
-        indptr = np.zeros(len(probes) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(ids) for ids, _ in probes])
-        terms = np.fromiter((t for ids, _ in probes for t in ids), dtype=np.int64, count=int(indptr[-1]))
-        sizes = np.fromiter((size for _, size in probes), dtype=np.int64, count=len(probes))
-        return _trigram_overlap(
-            self.word_records, self.doc_indptr, self.doc_words, indptr, terms, sizes,
-            np.asarray(docs, dtype=np.int64),
-        )
+        docs = np.asarray(docs, dtype=np.int64)
+        out = np.zeros((len(docs), len(probes)))
+        for start in range(0, len(probes), _PROBES_PER_PASS):
+            some = probes[start : start + _PROBES_PER_PASS]
+            indptr = np.zeros(len(some) + 1, dtype=np.int64)
+            indptr[1:] = np.cumsum([len(ids) for ids, _ in some])
+            terms = np.fromiter((t for ids, _ in some for t in ids), dtype=np.int64, count=int(indptr[-1]))
+            sizes = np.fromiter((size for _, size in some), dtype=np.int64, count=len(some))
+            out[:, start : start + len(some)] = _trigram_overlap(
+                self.word_records, self.doc_indptr, self.doc_words, indptr, terms, sizes, docs
+            )
+        return out
 
 
 class TermSetIndex:
@@ -587,15 +591,15 @@ class Ranked:
         as bool[docs, terms], and the columns this cannot tell (terms without a bit: -1 ids
         are held by none)."""
         bit_of = {term: j for j, term in enumerate(self.held_terms[:_HELD_BITS])}
-        out = np.zeros((len(self.docs), len(term_ids)), dtype=np.bool_)
+        masks = np.zeros(len(term_ids), dtype=np.uint64)  # 0: no bit, held by none here
         unknown = []
         for column, term in enumerate(term_ids):
             j = bit_of.get((position, term))
             if j is not None:
-                out[:, column] = (self.held >> np.uint64(j)) & np.uint64(1)
+                masks[column] = np.uint64(1) << np.uint64(j)
             elif term >= 0:
                 unknown.append(column)
-        return out, unknown
+        return (self.held[:, None] & masks[None, :]) != 0, unknown
 
 
 _HELD_BITS = 64  # question terms whose holders the postings pass records (one uint64 bit each)
@@ -1158,10 +1162,29 @@ def _records_hold(records, doc_indptr, doc_words, terms, docs):  # pragma: no co
     return out
 
 
+_PROBES_PER_PASS = 64  # probe words whose trigrams one pass looks up together (a uint64 bit each)
+
+
 @_kernel
 def _trigram_overlap(records, doc_indptr, doc_words, probe_indptr, probe_terms, probe_sizes, docs):  # pragma: no cover
     n_probes = len(probe_sizes)
     out = np.zeros((len(docs), n_probes))
+    # Which probes have each trigram, in a small open-addressing table that stays in L1: a
+    # word's trigrams are looked up once each instead of compared with every probe's.
+    size = 64
+    while size < 4 * len(probe_terms):
+        size <<= 1
+    keys = np.full(size, -1, dtype=np.int64)
+    holders = np.zeros(size, dtype=np.uint64)
+    for j in range(n_probes):
+        for q in range(probe_indptr[j], probe_indptr[j + 1]):
+            t = probe_terms[q]
+            h = (t * 2654435761) & (size - 1)
+            while keys[h] != -1 and keys[h] != t:
+                h = (h + 1) & (size - 1)
+            keys[h] = t
+            holders[h] |= np.uint64(1) << np.uint64(j)
+    shared = np.zeros(n_probes, dtype=np.int64)
     for i in range(len(docs)):
         d = docs[i]
         for p in range(doc_indptr[d], doc_indptr[d + 1]):
@@ -1169,26 +1192,34 @@ def _trigram_overlap(records, doc_indptr, doc_words, probe_indptr, probe_terms, 
             n_trigrams = (records[at] + 1) // 2
             first = at + 1
             distinct = 0
+            touched = np.uint64(0)
             for a in range(n_trigrams):
+                t = records[first + a]
                 seen_before = False
                 for b in range(a):
-                    if records[first + b] == records[first + a]:
+                    if records[first + b] == t:
                         seen_before = True
                         break
-                if not seen_before:
-                    distinct += 1
+                if seen_before:
+                    continue
+                distinct += 1
+                h = (t * 2654435761) & (size - 1)
+                while keys[h] != -1 and keys[h] != t:
+                    h = (h + 1) & (size - 1)
+                if keys[h] == t:
+                    m = holders[h]
+                    touched |= m
+                    for j in range(n_probes):
+                        if (m >> np.uint64(j)) & np.uint64(1):
+                            shared[j] += 1
+            if touched == 0:
+                continue
             for j in range(n_probes):
-                shared = 0
-                for q in range(probe_indptr[j], probe_indptr[j + 1]):
-                    t = probe_terms[q]
-                    for a in range(n_trigrams):
-                        if records[first + a] == t:
-                            shared += 1
-                            break
-                if shared:
-                    overlap = shared / (probe_sizes[j] + distinct - shared)
+                if shared[j]:
+                    overlap = shared[j] / (probe_sizes[j] + distinct - shared[j])
                     if overlap > out[i, j]:
                         out[i, j] = overlap
+                    shared[j] = 0
     return out
 
 

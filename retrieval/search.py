@@ -24,7 +24,17 @@ from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
 from .confidence import Holds, IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
-from .index import BM25Index, BM25Params, ComposedIndex, IndexParts, Ranked, Ranker, best_positions, build_parts
+from .index import (
+    BM25Index,
+    BM25Params,
+    ComposedIndex,
+    IndexParts,
+    Ranked,
+    Ranker,
+    article_context,
+    best_positions,
+    build_parts,
+)
 from .parallel import Workers
 
 # Hits whose confidence is computed together when one of them is asked for.
@@ -322,19 +332,25 @@ class SearchIndex:
         """Context per article: its own BM25 score (normalised) and the share of the question's
         terms its title has, weighted; None when neither applies."""
         cfg = self.config
-        extra = None
-        if self._article_index is not None:
-            extra = self._article_index.dense_weights(self.primary.terms(expanded))
-            top = extra.max() if len(extra) else 0.0
-            if top > 0:
-                extra /= top
-                extra *= cfg.article_weight
-            else:
-                extra = None
-        if cfg.title_weight and terms:
-            share = cfg.title_weight * (self._title_index.overlap(terms) / len(terms))
-            extra = share if extra is None else extra + share
-        return extra
+        scored = self._article_index is not None
+        titled = bool(cfg.title_weight and terms)
+        if not scored and not titled:
+            return None
+        if scored:
+            article_terms, counts = self._article_index.query(self.primary.terms(expanded))
+            index = self._article_index
+        else:
+            article_terms, counts = np.zeros(0, dtype=np.int64), np.zeros(0)
+            index = None
+        title_rows = [row for t in terms if (row := self._title_index.vocabulary.get(t)) is not None] if titled else []
+        out = np.empty(len(self.articles))
+        # One pass over the articles (tens of thousands at a million sentences) instead of a
+        # numpy operation for each step.
+        any_context = article_context(
+            index, article_terms, counts, cfg.article_weight, self._title_index,
+            np.asarray(title_rows, dtype=np.int64), cfg.title_weight if titled else 0.0, len(terms), out,
+        )
+        return out if any_context else None
 
     def _context(self, docs: np.ndarray, expanded: str, terms: frozenset[str], question: str) -> np.ndarray:
         """What context adds to the score of each of *docs* (article, title, opening sentence)."""

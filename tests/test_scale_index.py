@@ -272,6 +272,33 @@ def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_ho
     assert [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions] == recorded
 
 
+def test_article_context_is_the_normalised_article_score_plus_the_title_share():
+    # Computed in one pass over the articles; these are the numpy steps it replaced.
+    texts = seed_texts()
+    articles, sentences = records(texts)
+    from dataclasses import replace
+
+    config = replace(CONFIG, article_weight=1.7, title_weight=3.3)
+    index = SearchIndex(articles, sentences, config)
+    applied = 0
+    for question in [*random_questions(texts, 6, "ما ", 5, (1, 6), 30), "؟", "zzz"]:
+        expanded = index.expand(question)
+        terms = frozenset(index.primary.terms(expanded))
+        scores = index._article_index.dense_weights(index.primary.terms(expanded))
+        expected = np.zeros(len(articles))
+        if scores.max() > 0:
+            expected += scores / scores.max() * config.article_weight
+        if terms:
+            expected += config.title_weight * (index._title_index.overlap(terms) / len(terms))
+        got = index._article_extra(expanded, terms)
+        if got is None:
+            assert not terms and not expected.any(), question
+        else:
+            np.testing.assert_array_equal(got, expected)
+            applied += bool(expected.any())
+    assert applied > 20
+
+
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():
     texts = seed_texts()
     articles, sentences = records(texts)

@@ -201,11 +201,31 @@ def random_questions(
 def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, monkeypatch):
     # Small blocks of documents: postings cross many block edges and some blocks are empty.
     monkeypatch.setattr(_Scratch, "BLOCK", block)
-    texts = seed_texts() * 3  # repeated sentences: many exact ties, broken by position
+    # Repeated sentences: many exact ties, broken by position; over 256 sentences, so that
+    # articles are read from more than one group of the compact form.
+    texts = seed_texts() * 9
     articles, sentences = records(texts)
     index = SearchIndex(articles, sentences, CONFIG)
     questions = random_questions(texts, 4, "ما هو ", 10, (2, 6), 40)
+    # Past the 56 question terms with a bit of their own: the others share one per field.
+    questions += random_questions(texts, 5, "", 0, (60, 80), 3)[len(QUERIES) :]
     assert_ranks_like_dense_reference(index, questions, 10)
+
+
+@pytest.mark.parametrize("before", [0, 57], ids=["short", "past-the-own-bits"])
+def test_only_a_field_with_a_positive_best_makes_a_document_a_candidate(before):
+    # Okapi gives a word in every document a negative weight: the second field's best is not
+    # positive, so the documents only it reaches are not candidates; with *before* other terms
+    # of the first field asked first, its term has no bit of its own but its field's.
+    okapi = BM25Params("okapi", 1.2, 0.75)
+    filler = [f"w{i}" for i in range(before)]
+    first = BM25Index.build([["a", *filler], ["b"], ["c"]], okapi)
+    second = BM25Index.build([["x"], ["x"], ["x"]], okapi)
+    assert first.score(["a"])[1][0] > 0 and second.score(["x"])[1].max() < 0
+    ranker = Ranker(3, np.arange(3, dtype=np.int32), np.arange(3, dtype=np.int32), 2)
+    ranked = ranker.rank([(first, [*filler, "a"], 1.0), (second, ["x"], 1.0)], [], None, 0.0, 10, 10)
+    assert ranked.docs.tolist() == [0]
+    assert ranked.reached == 3
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
@@ -297,6 +317,23 @@ def test_article_context_is_the_normalised_article_score_plus_the_title_share():
             np.testing.assert_array_equal(got, expected)
             applied += bool(expected.any())
     assert applied > 20
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["in-order", "out-of-order"])
+def test_a_documents_article_is_read_back_from_the_compact_form(shuffled):
+    from retrieval.index import _compact_articles
+
+    rng = np.random.default_rng(3)
+    # Articles of 1 to 600 sentences: groups of 256 documents spanning 1 to 256 articles.
+    sizes = np.concatenate([rng.integers(1, 3, 300), rng.integers(1, 600, 40), np.ones(256, dtype=np.int64)])
+    doc_article = np.repeat(np.arange(len(sizes)), sizes).astype(np.int32)
+    if shuffled:
+        doc_article = rng.permutation(doc_article).astype(np.int32)
+    base, step, shift = _compact_articles(doc_article)
+    docs = np.arange(len(doc_article))
+    assert np.array_equal(base[docs >> shift] + step[docs], doc_article)
+    assert step.dtype == np.uint8
+    assert (shift == 0) == shuffled  # out of order: the plain array
 
 
 def test_the_rerank_depth_limits_the_ngram_work_not_the_candidates():

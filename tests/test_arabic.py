@@ -1,8 +1,11 @@
 """Arabic analysis: what a user types must meet what the article says."""
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from retrieval import arabic
 from retrieval.arabic import STOP_WORDS, Analyzer, light_stem, normalize, tokenize
 
 
@@ -66,3 +69,26 @@ def test_tokenize_never_fails_and_spans_are_inside(text):
     for token in tokenize(text):
         assert 0 <= token.start < token.end <= len(text)
         assert token.norm
+
+
+# What a word is, one character at a time: a letter, or a mark, tatweel or invisible control.
+_MARKS = f"{arabic._DIACRITICS}{arabic._TATWEEL}{arabic._INVISIBLE}"
+CHARACTERWISE = re.compile(rf"\d+(?:[.,\u066b\u066c]\d+)*|(?:[^\W\d_]|[{_MARKS}])+")
+
+
+_WORDISH = st.text(
+    alphabet=st.sampled_from(
+        list("ابتثجحخدذرزسشصضطظعغفقكلمنهويءآأإؤئىة") + list("\u064b\u064e\u0650\u0651\u0652\u0640")
+        + list("\u200c\u200f\u061c\ufeff0123456789٠١٢٣٫٬.,_ -؟،abcXYZﷺﻻ😀")
+    ),
+    max_size=40,
+)
+
+
+@given(st.one_of(_WORDISH, st.text()))
+def test_words_are_the_runs_of_letters_and_marks_and_the_numbers(text):
+    # The tokenizer matches runs of letters and runs of marks (faster); these are the words
+    # a character-at-a-time definition finds, with the same spans.
+    assert [(t.start, t.end) for t in tokenize(text)] == [
+        m.span() for m in CHARACTERWISE.finditer(text) if normalize(m.group())
+    ]

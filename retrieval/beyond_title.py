@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .confidence import QuestionProfile
-from .index import TermSetIndex
+from .index import TermSetIndex, rows_hold
 
 
 def title_holds(question: QuestionProfile, titles: TermSetIndex, articles: np.ndarray) -> np.ndarray:
@@ -33,18 +33,14 @@ def title_holds(question: QuestionProfile, titles: TermSetIndex, articles: np.nd
     a term of the title (*titles* holds the titles' light-stem terms).
     """
     articles = np.asarray(articles, dtype=np.int64)
-    held = np.zeros((len(articles), len(question.words)), dtype=bool)
-    having = np.zeros(titles.n_docs, dtype=bool)  # per article: its title holds the word
-    for i, (word, alts) in enumerate(zip(question.words, question.alternatives, strict=True)):
-        rows = [titles.vocabulary.get(stem) for stem in {word.stem, *(a.stem for a in alts)}]
-        rows = [row for row in rows if row is not None]
-        if not rows:
-            continue
-        for row in rows:
-            having[titles.indices[titles.indptr[row] : titles.indptr[row + 1]]] = True
-        held[:, i] = having[articles]
-        having[:] = False  # one byte per article: microseconds even at a million sentences
-    return held
+    rows = [
+        [row for stem in {word.stem, *(a.stem for a in alts)} if (row := titles.vocabulary.get(stem)) is not None]
+        for word, alts in zip(question.words, question.alternatives, strict=True)
+    ]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    flat = np.fromiter((row for r in rows for row in r), dtype=np.int64, count=int(indptr[-1]))
+    return rows_hold(titles.indptr, titles.indices, titles.n_docs, indptr, flat, articles)
 
 
 def beyond_title_coverage(weights: Sequence[float], credits: np.ndarray, held: np.ndarray) -> np.ndarray:

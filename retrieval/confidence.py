@@ -21,7 +21,7 @@ import numpy as np
 
 from .aliases import AliasTable
 from .arabic import STOP_WORDS, Token, light_stem, root_stem, tokenize
-from .index import BM25Index, ComposedIndex
+from .index import BM25Index, ComposedIndex, TermsHeld, credits_from_holds
 
 ROOT_CREDIT = 0.7  # same root, different stem: related, not the same word
 TYPO_MIN_OVERLAP = 0.5  # trigram Jaccard from which a near spelling counts
@@ -122,11 +122,6 @@ def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.n
     return covered / total
 
 
-# (field index, term ids) -> bool[docs, terms]: which of the documents being credited hold
-# which of the field's terms.
-Holds = Callable[[BM25Index | ComposedIndex, list[int]], np.ndarray]
-
-
 class IndexedCoverage:
     """:func:`coverage` for many sentences at once, read from the index.
 
@@ -148,12 +143,12 @@ class IndexedCoverage:
         return coverage_from_credits(question.weights, self.credits(question, docs))
 
     def credits(
-        self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True, holds: Holds | None = None
+        self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True, held: TermsHeld | None = None
     ) -> np.ndarray:
         """How fully each of *docs* covers each question word, as float[docs, words] (see
         :func:`sentence_credits`). Without *near* no trigrams are compared: stems and roots are
-        read from postings, which costs a tenth as much. *holds* answers which of *docs* hold
-        which terms of a field when the caller knows it already (see ``Ranked.held``)."""
+        read from postings, which costs a tenth as much. *held* tells which of *docs* hold
+        which question terms when the ranking recorded it (``Ranked.terms_held``)."""
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):
             return np.zeros((len(docs), len(question.words)))
@@ -168,18 +163,23 @@ class IndexedCoverage:
         grams = self.grams.vocabulary
         stem_ids = [stems.get(w.stem, -1) for w in probes]
         root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
-        if holds is None:
+        if held is None:
             same_stem, same_root = self.stems.holds(stem_ids, docs), self.roots.holds(root_ids, docs)
         else:
-            same_stem, same_root = holds(self.stems, stem_ids), holds(self.roots, root_ids)
+            same_stem, same_root = held.holds(self.stems, stem_ids, docs), held.holds(self.roots, root_ids, docs)
+        if not near:
+            # A thousand candidates: one compiled pass instead of a numpy step per column.
+            alt_indptr = np.zeros(len(alternative_columns) + 1, dtype=np.int64)
+            alt_indptr[1:] = np.cumsum([len(c) for c in alternative_columns])
+            alt_probes = np.array([p for c in alternative_columns for p in c], dtype=np.int64)
+            return credits_from_holds(same_stem, same_root, len(question.words), alt_indptr, alt_probes, ROOT_CREDIT)
         credit = np.where(same_root, ROOT_CREDIT, 0.0)
-        if near:
-            trigrams = [
-                ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
-                for w in probes
-            ]
-            overlap = self.grams.trigram_overlap(trigrams, docs)
-            credit = np.maximum(credit, np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0))
+        trigrams = [
+            ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
+            for w in probes
+        ]
+        overlap = self.grams.trigram_overlap(trigrams, docs)
+        credit = np.maximum(credit, np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0))
         credit = np.where(same_stem, 1.0, credit)
         out = credit[:, : len(question.words)].copy()
         for i, columns in enumerate(alternative_columns):

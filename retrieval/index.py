@@ -640,20 +640,42 @@ class Ranked:
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     held_terms: tuple[tuple[int, int], ...] = ()
 
-    def holds(self, position: int, term_ids: Sequence[int]) -> tuple[np.ndarray, list[int]]:
-        """Whether each document holds each of *term_ids* of the postings field at *position*,
-        as bool[docs, terms], and the columns this cannot tell (terms without a bit: -1 ids
-        are held by none)."""
-        bit_of = {term: j for j, term in enumerate(self.held_terms[:_HELD_BITS])}
-        masks = np.zeros(len(term_ids), dtype=np.uint64)  # 0: no bit, held by none here
+    def terms_held(self, fields: Sequence[object]) -> TermsHeld:
+        """What the masks tell, for the postings *fields* in the order the ranker was given them."""
+        return TermsHeld(
+            self.held,
+            {(id(fields[f]), term): j for j, (f, term) in enumerate(self.held_terms[:_HELD_BITS])},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TermsHeld:
+    """Which question terms each of some documents holds, as the postings pass recorded it."""
+
+    masks: np.ndarray  # uint64 per document
+    bits: dict[tuple[int, int], int]  # (id of the field's index, term id) -> bit
+
+    def term_masks(self, index: object, term_ids: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        """Each term's bit as a uint64 mask (0 for an id of -1: held by none), and the
+        positions of the terms that have no bit (the caller searches the postings for those)."""
+        masks = np.zeros(len(term_ids), dtype=np.uint64)
         unknown = []
         for column, term in enumerate(term_ids):
-            j = bit_of.get((position, term))
+            j = self.bits.get((id(index), term))
             if j is not None:
                 masks[column] = np.uint64(1) << np.uint64(j)
             elif term >= 0:
                 unknown.append(column)
-        return (self.held[:, None] & masks[None, :]) != 0, unknown
+        return masks, unknown
+
+    def holds(self, index: object, term_ids: Sequence[int], docs: np.ndarray) -> np.ndarray:
+        """Whether each document holds each term of *index*, as bool[docs, terms] (the postings
+        are searched only for terms without a bit)."""
+        masks, unknown = self.term_masks(index, term_ids)
+        out = (self.masks[:, None] & masks[None, :]) != 0
+        if unknown:
+            out[:, unknown] = index.holds([term_ids[c] for c in unknown], docs)
+        return out
 
 
 # Question terms with a bit of their own in the masks of the postings pass (uint64); the bits
@@ -1241,6 +1263,54 @@ def _records_hold(records, doc_indptr, doc_words, terms, docs):  # pragma: no co
                 for j in range(len(terms)):
                     if terms[j] == t:
                         out[i, j] = True
+    return out
+
+
+@_kernel
+def credits_from_holds(same_stem, same_root, n_words, alt_indptr, alt_probes, root_credit):  # pragma: no cover
+    """Each question word's credit per document, as float[docs, words], from whether each
+    probe word (the question's words, then their alternative spellings) has the same stem or
+    root: 1 for the stem, *root_credit* for the root, else 0; a word with alternatives gets the
+    best of its own credit and the smallest of theirs (see confidence.py)."""
+    n_docs = same_stem.shape[0]
+    out = np.zeros((n_docs, n_words))
+    for d in range(n_docs):
+        for i in range(n_words):
+            c = 1.0 if same_stem[d, i] else (root_credit if same_root[d, i] else 0.0)
+            if alt_indptr[i + 1] > alt_indptr[i]:
+                low = np.inf
+                for q in range(alt_indptr[i], alt_indptr[i + 1]):
+                    p = alt_probes[q]
+                    a = 1.0 if same_stem[d, p] else (root_credit if same_root[d, p] else 0.0)
+                    low = min(low, a)
+                c = max(c, low)
+            out[d, i] = c
+    return out
+
+
+@_kernel
+def rows_hold(indptr, indices, n_docs, word_indptr, word_rows, docs):  # pragma: no cover - compiled
+    """For a TermSetIndex (*indptr*, *indices*, *n_docs*) and question words given as lists of
+    its rows (*word_indptr*, *word_rows*), whether each of *docs* holds one of each word's rows,
+    as bool[docs, words]. Each word marks its rows' documents once, then each of *docs* is
+    looked up: a title word can hold thousands of articles, a binary search per candidate
+    would read them a thousand times."""
+    n_words = len(word_indptr) - 1
+    out = np.zeros((len(docs), n_words), dtype=np.bool_)
+    having = np.zeros(n_docs, dtype=np.bool_)
+    for w in range(n_words):
+        if word_indptr[w + 1] == word_indptr[w]:
+            continue
+        for r in range(word_indptr[w], word_indptr[w + 1]):
+            row = word_rows[r]
+            for i in range(indptr[row], indptr[row + 1]):
+                having[indices[i]] = True
+        for i in range(len(docs)):
+            out[i, w] = having[docs[i]]
+        for r in range(word_indptr[w], word_indptr[w + 1]):
+            row = word_rows[r]
+            for i in range(indptr[row], indptr[row + 1]):
+                having[indices[i]] = False
     return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
-from .confidence import Holds, IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
+from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
 from .index import (
     BM25Index,
     BM25Params,
@@ -31,6 +31,7 @@ from .index import (
     IndexParts,
     Ranked,
     Ranker,
+    TermsHeld,
     article_context,
     best_positions,
     build_parts,
@@ -191,27 +192,27 @@ class SearchIndex:
         return coverage_from_credits(asked.weights, credits).tolist()
 
     def credits(
-        self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True, holds: Holds | None = None
+        self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True, held: TermsHeld | None = None
     ) -> np.ndarray:
         """How fully each of *docs* covers each word of *asked*, as float[docs, words]; without
         *near*, near spellings earn nothing (see confidence.py)."""
         if self._indexed_coverage is not None:
-            return self._indexed_coverage.credits(asked, docs, near=near, holds=holds)
+            return self._indexed_coverage.credits(asked, docs, near=near, held=held)
         out = np.zeros((len(docs), len(asked.words)))
         for row, doc in enumerate(docs):
             out[row] = sentence_credits(asked, self.sentences[doc].text, near=near)
         return out
 
-    def beyond_title(self, asked: QuestionProfile, docs: Sequence[int], holds: Holds | None = None) -> np.ndarray:
+    def beyond_title(self, asked: QuestionProfile, docs: Sequence[int], held: TermsHeld | None = None) -> np.ndarray:
         """For each of *docs*, the coverage of the question words its article's title does not
-        hold (0..1), by stems and roots (*holds*: see :meth:`IndexedCoverage.credits`).
+        hold (0..1), by stems and roots (*held*: see :meth:`IndexedCoverage.credits`).
 
         Near spellings are left out: comparing every candidate word's trigrams would cost ten
         times the rest at a thousand candidates, and the n-gram field already ranks typos.
         """
         docs = np.asarray(docs, dtype=np.int64)
-        held = title_holds(asked, self._title_index, self.doc_article[docs])
-        return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False, holds=holds), held)
+        titled = title_holds(asked, self._title_index, self.doc_article[docs])
+        return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False, held=held), titled)
 
     @cached_property
     def _title_terms(self) -> list[frozenset[str]]:
@@ -274,8 +275,8 @@ class SearchIndex:
         if not len(best.docs):
             return SearchResult([], primary_terms, known)
         if beyond:
-            positions = {id(index): f for f, (index, _terms, _weight) in enumerate(postings)}
-            best = self._rerank_beyond_title(best, asked, beyond, k, positions)
+            held = best.terms_held([index for index, _terms, _weight in postings])
+            best = self._rerank_beyond_title(best, asked, beyond, k, held)
         match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
         known_coverage: dict[int, float] = {}
@@ -299,28 +300,17 @@ class SearchIndex:
         return SearchResult(hits, primary_terms, known)
 
     def _rerank_beyond_title(
-        self, best: Ranked, asked: QuestionProfile, weight: float, k: int, positions: dict[int, int]
+        self, best: Ranked, asked: QuestionProfile, weight: float, k: int, held: TermsHeld
     ) -> Ranked:
         """The *k* best of the candidates *best* once the beyond-title coverage (normalised by
-        its best, weighted) is added to their scores. *positions* tells where each postings
-        field stood in the ranking (by ``id``), to read its terms' holders from ``best.held``.
+        its best, weighted) is added to their scores. *held* is what the postings pass recorded
+        of the candidates' stems and roots: searching the postings again for a thousand
+        candidates cost a tenth of the answer.
 
         The sentence's own match (``Ranked.match``, which compares quotes across articles) is
         left as it was: this score depends on the article's title, which is context.
         """
-
-        def holds(index: BM25Index | ComposedIndex, term_ids: list[int]) -> np.ndarray:
-            # The postings pass recorded which question terms each candidate holds: searching the
-            # postings again for a thousand candidates cost a tenth of the answer.
-            position = positions.get(id(index))
-            if position is None:
-                return index.holds(term_ids, best.docs)
-            out, unknown = best.holds(position, term_ids)
-            if unknown:
-                out[:, unknown] = index.holds([term_ids[c] for c in unknown], best.docs)
-            return out
-
-        extra = self.beyond_title(asked, best.docs, holds)
+        extra = self.beyond_title(asked, best.docs, held)
         top = extra.max()
         scores = best.scores + extra * (weight / top) if top > 0 else best.scores
         order = best_positions(scores, best.docs, k)  # equal scores: the lower document first

@@ -2,10 +2,11 @@
 
 import random
 
+import numpy as np
 import pytest
 
 from retrieval.aliases import AliasTable
-from retrieval.confidence import coverage, profile
+from retrieval.confidence import coverage, profile, sentence_credits
 from retrieval.documents import load_paths
 from retrieval.index import BM25Params
 from retrieval.search import ArticleRecord, FieldConfig, SearchConfig, SearchIndex, SentenceRecord
@@ -90,6 +91,22 @@ def test_index_confidence_equals_text_confidence(seeds_dir, aliases):
             partial += 0 < expected < 1
     assert compared > 5_000
     assert partial > 100  # root and typo credits were exercised, not only 0 and 1
+
+
+@pytest.mark.parametrize("aliases", [None, AliasTable([["BMW", "بي إم دبليو"], ["شاومي", "Xiaomi"]])])
+def test_index_credits_without_near_spellings_equal_the_texts(seeds_dir, aliases):
+    # The beyond-title coverage reads stems and roots only (one compiled pass over a thousand
+    # candidates); word by word it must credit what the text gives without near spellings.
+    index = seed_index(seeds_dir, aliases)
+    docs = np.arange(len(index))
+    partial = 0
+    for question in [*questions(index, 150, seed=4), "كم باعت بي ام دبليو وشاومي؟"]:
+        asked = profile(question, index.idf, index.aliases)
+        ours = index.credits(asked, docs, near=False)
+        expected = np.array([sentence_credits(asked, index.sentences[d].text, near=False) for d in docs])
+        np.testing.assert_array_equal(ours, expected.reshape(ours.shape))
+        partial += int(((ours > 0) & (ours < 1)).sum())
+    assert partial > 50  # root credits were exercised
 
 
 def test_a_misspelt_word_gets_partial_credit_from_the_index(seeds_dir):

@@ -272,7 +272,7 @@ def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_ho
     # split between threads over 7-document blocks, and past the 64 question terms with a bit.
     from dataclasses import replace
 
-    from retrieval.index import Ranked
+    from retrieval.index import TermsHeld
 
     monkeypatch.setattr(_Scratch, "BLOCK", 7)
     monkeypatch.setattr(Ranker, "SMALLEST_PART", 1)
@@ -285,10 +285,10 @@ def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_ho
     questions = random_questions(texts, 7, "", 0, (1, 8), 40) + [" ".join(rng.sample(words, 90)) for _ in range(3)]
     recorded = [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions]
 
-    def nothing_recorded(self, position, term_ids):
-        return np.zeros((len(self.docs), len(term_ids)), dtype=bool), [c for c, t in enumerate(term_ids) if t >= 0]
+    def nothing_recorded(self, index, term_ids):
+        return np.zeros(len(term_ids), dtype=np.uint64), [c for c, t in enumerate(term_ids) if t >= 0]
 
-    monkeypatch.setattr(Ranked, "holds", nothing_recorded)
+    monkeypatch.setattr(TermsHeld, "term_masks", nothing_recorded)
     assert [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions] == recorded
 
 

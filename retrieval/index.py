@@ -705,7 +705,7 @@ class Ranker:
     candidates (see :mod:`retrieval.parallel`); the result is the one a single thread gives.
     """
 
-    MAX_POSTINGS_FIELDS = 8  # one bit each in the per-document mask
+    MAX_POSTINGS_FIELDS = 64 - _HELD_BITS  # one shared bit each in the per-document masks
     # Postings read per thread at least before a question's documents are split between
     # threads (below this, handing work over costs more than it saves).
     SMALLEST_PART = 25_000

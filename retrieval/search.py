@@ -322,16 +322,14 @@ class SearchIndex:
         """Context per article: its own BM25 score (normalised) and the share of the question's
         terms its title has, weighted; None when neither applies."""
         cfg = self.config
-        scored = self._article_index is not None
+        index = self._article_index
         titled = bool(cfg.title_weight and terms)
-        if not scored and not titled:
+        if index is None and not titled:
             return None
-        if scored:
-            article_terms, counts = self._article_index.query(self.primary.terms(expanded))
-            index = self._article_index
+        if index is not None:
+            article_terms, counts = index.query(self.primary.terms(expanded))
         else:
             article_terms, counts = np.zeros(0, dtype=np.int64), np.zeros(0)
-            index = None
         title_rows = [row for t in terms if (row := self._title_index.vocabulary.get(t)) is not None] if titled else []
         out = np.empty(len(self.articles))
         # One pass over the articles (tens of thousands at a million sentences) instead of a

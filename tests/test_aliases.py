@@ -1,5 +1,8 @@
 """Names written in Arabic in the question and in Latin in the article, or the other way."""
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bot.answers import AnswerStatus
 from bot.app import build_app
 from retrieval.aliases import AliasTable, mine_pairs
@@ -66,3 +69,27 @@ def test_admins_add_aliases_in_a_plain_file(tmp_path):
         assert "بي إم دبليو" in answer.quotes[0].text
     finally:
         app.close()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["شاومي", "جيلي", "لي", "جون", "٢٠٢٣", "بي", "إم", "دبليو", "مُحَمَّد", "سيارة"]),
+            st.sampled_from(["Xiaomi", "Geely", "Lei Jun", "BMW", "Great Wall", "Li-Auto", "x", "EV"]),
+            st.sampled_from([" ", "  ", "(", ")", " (", ") ", "، ", "-", "\n"]),
+            st.text(alphabet="ابجدشمويلنXxGgLJ (-)", max_size=6),
+        ),
+        max_size=14,
+    )
+)
+def test_a_name_beside_its_latin_spelling_is_found_where_a_search_at_every_letter_finds_it(parts):
+    # The third pair pattern is anchored at the start of the Arabic run (faster); unanchored,
+    # the search tries every position and must find the same pairs.
+    import re
+
+    from retrieval import aliases
+
+    text = "".join(parts)
+    unanchored = re.compile(rf"({aliases._ARABIC_RUN})\s+({aliases._LATIN_NAME})")
+    anchored = aliases._PAIR_PATTERNS[2]
+    assert [m.span() for m in anchored.finditer(text)] == [m.span() for m in unanchored.finditer(text)]

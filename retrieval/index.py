@@ -1521,6 +1521,23 @@ class _Done:
         return self._value
 
 
+class _Deferred:
+    """A task for the analysis pool that is queued behind the word analysis (see
+    :meth:`CorpusAnalyser.submit`), or when its result is asked for, whichever comes first."""
+
+    def __init__(self, pool, func, args: tuple) -> None:
+        self._pool, self._func, self._args = pool, func, args
+        self._result = None
+
+    def start(self) -> None:
+        if self._result is None:
+            self._result = self._pool.apply_async(self._func, self._args)
+
+    def get(self) -> object:
+        self.start()
+        return self._result.get()
+
+
 _worker_analyzers: list = []
 
 
@@ -1626,6 +1643,7 @@ class CorpusAnalyser:
         self._counts: list[np.ndarray] = []
         self._ids: list[np.ndarray] = []
         self._pending: list = []
+        self._deferred: list[_Deferred] = []  # see submit()
         # A pool handed in (from analysis_pool, for the same kinds) stays its owner's to close.
         self._own_pool = pool is None and workers > 1
         self._pool = analysis_pool(self.kinds, workers) if self._own_pool else pool
@@ -1645,10 +1663,17 @@ class CorpusAnalyser:
 
     def submit(self, func, *args):
         """Run ``func(*args)`` in a worker beside the analysis (in place without workers);
-        returns an object whose ``get()`` gives the result."""
+        returns an object whose ``get()`` gives the result.
+
+        The task is queued behind the analysis of the vocabulary in :meth:`build`: ahead of it,
+        it held one of the two workers while the other analysed every word alone, and behind
+        it, it runs while this process assembles the fields.
+        """
         if self._pool is None:
             return _Done(func(*args))
-        return self._pool.apply_async(func, args)
+        task = _Deferred(self._pool, func, args)
+        self._deferred.append(task)
+        return task
 
     def _merge(self, result: tuple[np.ndarray, list[str], np.ndarray]) -> None:
         counts, local, ids = result
@@ -1673,6 +1698,9 @@ class CorpusAnalyser:
         chunks = [words[i : i + _WORD_CHUNK] for i in range(0, len(words), _WORD_CHUNK)]
         if self._pool is not None:
             results = self._pool.imap(_analyse_words, chunks)
+            for task in self._deferred:
+                task.start()
+            self._deferred = []
         else:
             results = (_analyse_words(chunk, self.analyzers) for chunk in chunks)
         merged: list[tuple[dict[str, int], list[np.ndarray], list[np.ndarray]]] = [

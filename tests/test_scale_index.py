@@ -360,6 +360,27 @@ def test_analysis_in_worker_processes_builds_the_same_index():
     np.testing.assert_array_equal(alone.fields[0].weights.toarray(), pooled.fields[0].weights.toarray())
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_work_submitted_beside_the_analysis_gives_its_result_with_or_without_a_build(workers):
+    # With worker processes a submitted task waits behind the word analysis of build(), or
+    # starts when its result is asked for first.
+    texts = seed_texts()
+    articles, sentences = records(texts)
+    with CorpusAnalyser([f.analyzer for f in CONFIG.fields], workers=workers) as analyser:
+        analyser.add(texts)
+        before = analyser.submit(sorted, [3, 1, 2])
+        parts = analyser.build(
+            CONFIG,
+            np.array([s.article for s in sentences], dtype=np.int32),
+            np.array([a.first_doc for a in articles], dtype=np.int32),
+            [a.title for a in articles],
+        )
+        after = analyser.submit(len, texts)
+        assert before.get() == [1, 2, 3]
+        assert after.get() == len(texts)
+    assert len(parts.fields) == len(CONFIG.fields)
+
+
 def test_an_empty_corpus_builds_and_answers_nothing():
     parts = build_parts(CONFIG, [], np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), [])
     index = SearchIndex([], [], CONFIG, parts=parts)

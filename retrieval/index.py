@@ -248,8 +248,9 @@ class BM25Index:
         return docs, scores
 
     def dense_weights(self, tokens: Sequence[str]) -> np.ndarray:
-        """Every document's score without the BM25+ floor, as one array (for small indexes:
-        articles, where a dense array costs less than listing the documents reached)."""
+        """Every document's score without the BM25+ floor, as one array (for small indexes such
+        as the articles'; answering computes the article context in one pass, see
+        :func:`article_context`, which is checked against this)."""
         terms, counts = self.query(tokens)
         out = np.zeros(self.n_docs)
         if len(terms):

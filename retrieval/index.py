@@ -17,7 +17,6 @@ same functions run as plain Python, which is correct but only fit for small corp
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
@@ -28,26 +27,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from .compiled import kernel as _kernel
+from .compiled import numba
 from .parallel import Workers, cuts
+from .words import WordTable
 
 log = logging.getLogger(__name__)
-
-try:
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
 
 _ONE_THREAD = Workers(1)
 
 VARIANTS = ("okapi", "l", "plus")
 _VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
-
-
-def _kernel(func):
-    """Compile *func* with numba (cached on disk, GIL released) or keep it as plain Python."""
-    if numba is None:
-        return func
-    return numba.njit(cache=True, nogil=True)(func)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1458,10 +1448,11 @@ def _composed_doc_stats(doc_indptr, doc_words, records, n_terms):  # pragma: no 
 # --- building the fields of a corpus --------------------------------------------------------
 #
 # Analysing a million sentences word by word in Python would take minutes. Sentences are split
-# into raw words with the analyzers' own regular expression, every distinct raw word is analysed
-# once per field, and each field's term lists are then assembled with numpy. Both steps can run
-# in worker processes. The result equals ``Analyzer.terms(sentence)`` for every sentence (the
-# tests check it), because an analyzer's terms of a text are the terms of its words, in order.
+# into raw words by a compiled scanner that numbers them as it goes (retrieval/words.py), every
+# distinct raw word is analysed once per field (in worker processes, while the sentences are
+# still being read), and each field's term lists are then assembled with numpy. The result
+# equals ``Analyzer.terms(sentence)`` for every sentence (the tests check it), because an
+# analyzer's terms of a text are the terms of its words, in order.
 
 BATCH_SENTENCES = 20_000
 _WORD_CHUNK = 25_000
@@ -1489,27 +1480,6 @@ def is_composed(position: int, kind: str) -> bool:
     has postings (it finds the candidates and gives the idf of the confidence).
     """
     return position > 0 and kind == "ngram"
-
-
-def _tokenize_batch(texts: Sequence[str]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Raw words of each text: per-text counts, the batch's distinct words, and word ids."""
-    from .arabic import _TOKEN_RE
-
-    findall = _TOKEN_RE.findall
-    words = [findall(t) for t in texts]
-    counts = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    flat = [w for ws in words for w in ws]
-    local = dict.fromkeys(flat)
-    for i, w in enumerate(local):
-        local[w] = i
-    ids = np.fromiter(map(local.__getitem__, flat), dtype=np.int32, count=len(flat))
-    return counts, list(local), ids
-
-
-def _tokenize_encoded(data: bytes, lengths: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """:func:`_tokenize_batch` of texts sent as one UTF-8 buffer (cheap to send to a worker)."""
-    cuts = np.concatenate(([0], np.cumsum(lengths))).tolist()
-    return _tokenize_batch([data[a:b].decode("utf-8") for a, b in itertools.pairwise(cuts)])
 
 
 class _Done:
@@ -1640,10 +1610,12 @@ class CorpusAnalyser:
 
         self.kinds = list(kinds)
         self.analyzers = [Analyzer(kind) for kind in self.kinds]
-        self._words: dict[str, int] = {}
+        self._words = WordTable()
         self._counts: list[np.ndarray] = []
         self._ids: list[np.ndarray] = []
-        self._pending: list = []
+        # Distinct words not yet sent for analysis, and the analyses sent, in word order.
+        self._unsent: list[str] = []
+        self._analysing: list = []
         self._deferred: list[_Deferred] = []  # see submit()
         # A pool handed in (from analysis_pool, for the same kinds) stays its owner's to close.
         self._own_pool = pool is None and workers > 1
@@ -1651,16 +1623,26 @@ class CorpusAnalyser:
 
     def add(self, texts: Sequence[str], encoded: tuple[bytes, np.ndarray] | None = None) -> None:
         """Analyse the next sentences (in document order); *encoded* is the same texts as one
-        UTF-8 buffer and each text's length in bytes, if the caller has it already."""
-        if self._pool is None:
-            self._merge(_tokenize_batch(texts))
-            return
+        UTF-8 buffer and each text's length in bytes, if the caller has it already.
+
+        With workers, the words seen for the first time are analysed while the caller reads on.
+        """
         if encoded is None:
-            parts = [t.encode("utf-8") for t in texts]
+            parts = [t.encode("utf-8", "surrogatepass") for t in texts]
             encoded = (b"".join(parts), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
-        self._pending.append(self._pool.apply_async(_tokenize_encoded, encoded))
-        while len(self._pending) > 3:  # bounded: a few batches in flight
-            self._merge(self._pending.pop(0).get())
+        counts, ids = self._words.add(*encoded)
+        self._counts.append(counts)
+        self._ids.append(ids)
+        if self._pool is not None:
+            self._unsent.extend(self._words.new_words())
+            if len(self._unsent) >= _WORD_CHUNK:
+                self._send_words()
+
+    def _send_words(self) -> None:
+        for i in range(0, len(self._unsent), _WORD_CHUNK):
+            chunk = self._unsent[i : i + _WORD_CHUNK]
+            self._analysing.append(self._pool.apply_async(_analyse_words, (chunk,)))
+        self._unsent = []
 
     def submit(self, func, *args):
         """Run ``func(*args)`` in a worker beside the analysis (in place without workers);
@@ -1676,11 +1658,6 @@ class CorpusAnalyser:
         self._deferred.append(task)
         return task
 
-    def _merge(self, result: tuple[np.ndarray, list[str], np.ndarray]) -> None:
-        counts, local, ids = result
-        self._counts.append(counts)
-        self._ids.append(_merge_vocabulary(self._words, local)[ids])
-
     def close(self) -> None:
         """Stop the worker processes it started (also on errors)."""
         if self._pool is not None and self._own_pool:
@@ -1695,14 +1672,16 @@ class CorpusAnalyser:
         self.close()
 
     def _analyse_vocabulary(self) -> list[tuple[dict[str, int], np.ndarray, np.ndarray]]:
-        words = list(self._words)
-        chunks = [words[i : i + _WORD_CHUNK] for i in range(0, len(words), _WORD_CHUNK)]
         if self._pool is not None:
-            results = self._pool.imap(_analyse_words, chunks)
+            self._unsent.extend(self._words.new_words())
+            self._send_words()
+            results = (task.get() for task in self._analysing)
             for task in self._deferred:
                 task.start()
             self._deferred = []
         else:
+            words = self._words.words()
+            chunks = [words[i : i + _WORD_CHUNK] for i in range(0, len(words), _WORD_CHUNK)]
             results = (_analyse_words(chunk, self.analyzers) for chunk in chunks)
         merged: list[tuple[dict[str, int], list[np.ndarray], list[np.ndarray]]] = [
             ({}, [np.zeros(1, dtype=np.int64)], []) for _ in self.kinds
@@ -1727,14 +1706,13 @@ class CorpusAnalyser:
         dtype: type = np.float32,
     ) -> IndexParts:
         """The index parts for *config* (a ``SearchConfig``) over every sentence added."""
-        while self._pending:
-            self._merge(self._pending.pop(0).get())
         counts = np.concatenate(self._counts) if self._counts else np.empty(0, dtype=np.int64)
         doc_indptr = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
         doc_words = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int32)
         self._counts, self._ids = [], []
         analysed = self._analyse_vocabulary()
-        self._words = {}
+        self._words = WordTable()
+        self._analysing = []
         fields: list[BM25Index | ComposedIndex] = []
         primary_stream = primary_indptr = None
         last = len(analysed) - 1

@@ -177,7 +177,26 @@ def snowball_stem(word: str) -> str:
 def _isri() -> Callable[[str], str]:
     from nltk.stem.isri import ISRIStemmer  # root extraction; needs no downloaded data
 
-    return ISRIStemmer().stem
+    class Stemmer(ISRIStemmer):
+        """NLTK's ISRI stemmer with the same results, faster: NLTK runs its two normalisation
+        substitutions through a regular expression engine with a timeout (a quarter of the CPU
+        a reindex spends analysing words) and looks stop words up in a list."""
+
+        _SHORT_VOWELS = dict.fromkeys(range(0x064B, 0x0653))  # the class [\u064B-\u0652]
+        _INITIAL_HAMZAS = "\u0622\u0623\u0625"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stop_words = frozenset(self.stop_words)
+
+        def norm(self, word: str, num: int = 3) -> str:
+            if num in (1, 3):
+                word = word.translate(self._SHORT_VOWELS)
+            if num in (2, 3) and word and word[0] in self._INITIAL_HAMZAS:
+                word = "\u0627" + word[1:]
+            return word
+
+    return Stemmer().stem
 
 
 @lru_cache(maxsize=200_000)

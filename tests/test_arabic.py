@@ -1,8 +1,9 @@
 """Arabic analysis: what a user types must meet what the article says."""
 
 import re
+from functools import lru_cache
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval import arabic
@@ -92,3 +93,24 @@ def test_words_are_the_runs_of_letters_and_marks_and_the_numbers(text):
     assert [(t.start, t.end) for t in tokenize(text)] == [
         m.span() for m in CHARACTERWISE.finditer(text) if normalize(m.group())
     ]
+
+
+_ARABIC_WORDS = st.text(
+    alphabet=st.sampled_from(list("ابتثجحخدذرزسشصضطظعغفقكلمنهويءآأإؤئىة") + list("\u064b\u064e\u0650\u0651\u0652\u0653")),
+    min_size=0,
+    max_size=12,
+)
+
+
+@lru_cache(maxsize=1)
+def _nltk_isri():
+    from nltk.stem.isri import ISRIStemmer
+
+    return ISRIStemmer().stem
+
+
+@settings(max_examples=500, deadline=None)  # the first example loads NLTK
+@given(st.one_of(_ARABIC_WORDS, st.sampled_from(["وبالمستشفيات", "أكلوا", "إستخدام", "آمنوا", "كانت", "فيها", "ال"])))
+def test_roots_are_nltks_isri_roots(word):
+    # The stemmer behind root_stem skips NLTK's timed regular expressions; its roots must not change.
+    assert arabic._isri()(word) == _nltk_isri()(word)

@@ -25,13 +25,13 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from retrieval.aliases import AliasTable
+from retrieval.aliases import AliasTable, join_names
 from retrieval.arabic import has_words
 from retrieval.corpus import BATCH_ARTICLES, SyncReport, read_and_split, split_document, sync_documents
 from retrieval.documents import BadFile, Document, Problem, iter_files, load_file, source_key
 from retrieval.index import BM25Params, CorpusAnalyser, analysis_pool
 from retrieval.search import ArticleRecord, FieldConfig, Hit, SearchConfig, SearchIndex
-from retrieval.snapshot import SentenceTableBuilder, SnapshotKey, SnapshotStore, mine_aliases
+from retrieval.snapshot import SentenceTableBuilder, SnapshotKey, SnapshotStore, mine_names_of
 from retrieval.storage import Article, Feedback, IndexState, QuestionLog, Sentence, Store, safe_url, utcnow
 
 from . import excerpt
@@ -234,8 +234,9 @@ class AnswerService:
                 encoded = table.add(ids, np.searchsorted(article_ids, article), position, start, end, texts)
                 analyser.add(texts, encoded)
             sentences = table.finish()
-            # Names mined from the sentences, in a worker beside the analysis of the words.
-            aliases = analyser.submit(mine_aliases, self.aliases, sentences.text, sentences.text_offsets)
+            # Names mined from the sentences, in the workers beside the analysis of the words (in
+            # one, it was the last task of a reindex by seconds).
+            mined = [analyser.submit(mine_names_of, *part) for part in sentences.text_parts(analyser.workers)]
             doc_article = sentences.article
             counts = np.bincount(doc_article, minlength=len(rows))
             starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(rows) else counts
@@ -245,7 +246,7 @@ class AnswerService:
                 for row, first, count in zip(rows, firsts.tolist(), counts.tolist(), strict=True)
             ]
             parts = analyser.build(self.config, doc_article, firsts, [row.title for row in rows])
-            parts.aliases = aliases.get()
+            parts.aliases = AliasTable.from_names(self.aliases, *join_names(m.get() for m in mined))
         return SearchIndex(articles, sentences, self.config, self.aliases, parts=parts)
 
     def _save_snapshot(

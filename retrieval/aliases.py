@@ -43,21 +43,42 @@ def _name_like(word: str) -> bool:
     return not any(ch in _NATIVE_LETTERS for ch in word)
 
 
-def mine_pairs(texts: Iterable[str]) -> list[tuple[str, str]]:
-    """(Arabic, Latin) spellings of one name found side by side in *texts*."""
+def mine_names(texts: Iterable[str]) -> tuple[set[tuple[str, str]], set[str]]:
+    """What *texts* show of names: (Arabic, Latin) spellings of one name written side by side,
+    and every capitalised Latin word (casefolded). Parts of a corpus can be mined apart (in
+    worker processes) and their results joined with :func:`join_names`."""
     pairs: set[tuple[str, str]] = set()
+    latin: set[str] = set()
     for text in texts:
-        if not _ANY_CAPITAL.search(text):  # every pattern needs a capitalised Latin name
+        if not _ANY_CAPITAL.search(text):  # every pattern needs a capitalised Latin word
             continue
+        latin.update(w.casefold() for w in _CAPITALISED.findall(text))
         for number, pattern in enumerate(_PAIR_PATTERNS):
             for match in pattern.finditer(text):
-                arabic, latin = match.groups() if number != 1 else match.groups()[::-1]
+                arabic, latin_name = match.groups() if number != 1 else match.groups()[::-1]
                 if number == 2:
                     arabic = arabic.split()[-1]
                 joined = normalize(arabic.replace(" ", ""))
-                if len(joined) >= MIN_ARABIC_NAME - 1 and same_name(joined, latin.replace(" ", "").replace("-", "")):
-                    pairs.add((arabic.strip(), latin.strip()))
-    return sorted(pairs)
+                if len(joined) >= MIN_ARABIC_NAME - 1 and same_name(
+                    joined, latin_name.replace(" ", "").replace("-", "")
+                ):
+                    pairs.add((arabic.strip(), latin_name.strip()))
+    return pairs, latin
+
+
+def join_names(parts: Iterable[tuple[set[tuple[str, str]], set[str]]]) -> tuple[set[tuple[str, str]], set[str]]:
+    """The names of a corpus from what :func:`mine_names` found in each of its parts."""
+    pairs: set[tuple[str, str]] = set()
+    latin: set[str] = set()
+    for part_pairs, part_latin in parts:
+        pairs |= part_pairs
+        latin |= part_latin
+    return pairs, latin
+
+
+def mine_pairs(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """(Arabic, Latin) spellings of one name found side by side in *texts*."""
+    return sorted(mine_names(texts)[0])
 
 
 def _key(name: str) -> tuple[str, ...]:
@@ -76,16 +97,20 @@ class AliasTable:
             self.add(group)
 
     @classmethod
-    def for_corpus(cls, base: AliasTable | None, texts: list[str]) -> AliasTable:
+    def for_corpus(cls, base: AliasTable | None, texts: Iterable[str]) -> AliasTable:
         """*base* (the admins' aliases) plus what the corpus itself shows.
 
         Pairs written side by side are mined; every capitalised Latin word of the corpus can be
         found from an Arabic spelling with the same sound skeleton.
         """
+        return cls.from_names(base, *mine_names(texts))
+
+    @classmethod
+    def from_names(cls, base: AliasTable | None, pairs: set[tuple[str, str]], latin: set[str]) -> AliasTable:
+        """*base* plus the names :func:`mine_names` found in a corpus."""
         table = cls(base.groups() if base else ())
-        for arabic, latin in mine_pairs(texts):
-            table.add([arabic, latin])
-        latin = {w.casefold() for text in texts for w in _CAPITALISED.findall(text)}
+        for arabic, latin_name in sorted(pairs):
+            table.add([arabic, latin_name])
         table.latin_names = LatinNames(latin) if latin else None
         return table
 

@@ -1620,6 +1620,8 @@ class CorpusAnalyser:
         # A pool handed in (from analysis_pool, for the same kinds) stays its owner's to close.
         self._own_pool = pool is None and workers > 1
         self._pool = analysis_pool(self.kinds, workers) if self._own_pool else pool
+        # How many tasks given to submit() run at once.
+        self.workers = max(1, workers) if self._pool is not None else 1
 
     def add(self, texts: Sequence[str], encoded: tuple[bytes, np.ndarray] | None = None) -> None:
         """Analyse the next sentences (in document order); *encoded* is the same texts as one

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .index import BM25Index, BM25Params, ComposedIndex, ExtendedVocabulary, IndexParts, TermSetIndex
+from .parallel import cuts
 from .search import ArticleRecord, SearchConfig, SearchIndex, SentenceRecord
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ class SentenceTable(Sequence[SentenceRecord]):
     def texts(self) -> TextView:
         """The texts alone, as a sequence that decodes one at a time."""
         return TextView(self.text_offsets, self.text)
+
+    def text_parts(self, parts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The texts cut into *parts* runs of sentences, each as its own (buffer, offsets)."""
+        out = []
+        for lo, hi in cuts(len(self), parts):
+            first, last = int(self.text_offsets[lo]), int(self.text_offsets[hi])
+            out.append((self.text[first:last], self.text_offsets[lo : hi + 1] - first))
+        return out
 
 
 class TextView(Sequence[str]):
@@ -165,12 +174,12 @@ class SentenceTableBuilder:
         return SentenceTable(*columns, offsets, text)
 
 
-def mine_aliases(base, text: np.ndarray, text_offsets: np.ndarray):
-    """``AliasTable.for_corpus`` over sentence texts given as a table's buffer and offsets
-    (a form that is cheap to send to a worker process)."""
-    from .aliases import AliasTable
+def mine_names_of(text: np.ndarray, text_offsets: np.ndarray):
+    """``aliases.mine_names`` over texts given as a buffer and offsets (a form that is cheap to
+    send to a worker process; see :meth:`SentenceTable.text_parts`)."""
+    from .aliases import mine_names
 
-    return AliasTable.for_corpus(base, TextView(text_offsets, text))
+    return mine_names(TextView(text_offsets, text))
 
 
 @dataclass(frozen=True)

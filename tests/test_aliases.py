@@ -5,9 +5,10 @@ from hypothesis import strategies as st
 
 from bot.answers import AnswerStatus
 from bot.app import build_app
-from retrieval.aliases import AliasTable, mine_pairs
+from retrieval.aliases import AliasTable, join_names, mine_pairs
 from retrieval.arabic import normalize
 from retrieval.documents import load_paths
+from retrieval.snapshot import SentenceTableBuilder, mine_names_of
 from retrieval.transliteration import same_name
 
 from .conftest import SEEDS, make_settings
@@ -19,6 +20,23 @@ def test_pairs_written_side_by_side_are_mined_from_the_seeds():
     assert ("لي جون", "Lei Jun") in pairs
     assert ("جيلي", "Geely") in pairs
     assert not any(arabic in ("شركة", "مصانع") for arabic, _ in pairs)  # "شركة Xiaomi" is no alias
+
+
+def test_names_mined_in_parts_are_the_names_of_the_whole_corpus():
+    # A reindex mines runs of sentences in separate workers and joins what they found.
+    texts = [s for d in load_paths([SEEDS]).documents for s in d.text.split("\n") if s.strip()]
+    builder = SentenceTableBuilder()
+    n = len(texts)
+    builder.add(range(n), [0] * n, range(n), [0] * n, [0] * n, texts)
+    table = builder.finish()
+    whole = AliasTable.for_corpus(AliasTable([["شاومي", "Xiaomi"]]), texts)
+    for parts in (1, 2, 3, 7):
+        mined = [mine_names_of(*part) for part in table.text_parts(parts)]
+        assert sum(len(part[1]) - 1 for part in table.text_parts(parts)) == n
+        joined = AliasTable.from_names(AliasTable([["شاومي", "Xiaomi"]]), *join_names(mined))
+        assert joined.groups() == whole.groups() and len(joined) > 2
+        assert joined.latin_names is not None and joined.latin_names.matches("جيلي") == whole.latin_names.matches("جيلي")
+        assert joined.expansions("ماذا قال لي جون؟") == ["Lei Jun"]
 
 
 def test_sound_skeletons_match_names_not_ordinary_words():

@@ -1601,8 +1601,9 @@ def _map_stream(doc_indptr, doc_words, term_of):  # pragma: no cover - compiled
 class CorpusAnalyser:
     """Analyses sentences batch by batch (bounded memory), then builds the index parts.
 
-    With *workers* > 1 the batches and the distinct words are analysed in that many worker
-    processes while the caller goes on reading the next batch.
+    Each batch's raw words are found and numbered here (see :mod:`retrieval.words`); with
+    *workers* > 1 the words seen for the first time are analysed in that many worker processes
+    while the caller goes on reading the next batch.
     """
 
     def __init__(self, kinds: Sequence[str], *, workers: int = 1, pool=None) -> None:

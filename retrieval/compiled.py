@@ -17,3 +17,51 @@ def kernel(func):
     if numba is None:
         return func
     return numba.njit(cache=True, nogil=True)(func)
+
+
+def _no_prefetch(array, index) -> None:  # pragma: no cover - exercised only where numba is missing
+    """Plain Python has no use for a prefetch."""
+
+
+def _prefetch_intrinsic():
+    """``prefetch(array, index)`` for compiled kernels: asks the CPU to start loading the cache
+    line of ``array[index]`` without waiting for it (LLVM's ``llvm.prefetch``).
+
+    A kernel that gathers records from all over a large array knows a few iterations ahead
+    which ones it will read; the out-of-order core alone overlaps only the loads of the next
+    iteration or two, so most of a thousand scattered records are waited for one at a time.
+    The index is not checked (a prefetch of any address is harmless and loads nothing wrong).
+    """
+    from llvmlite import binding, ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    # LLVM 15 made pointers opaque, which renamed the intrinsic's pointer overload.
+    name = "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+
+    @intrinsic
+    def prefetch(typingctx, array, index):
+        if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            array_type, index_type = signature.args
+            view = context.make_array(array_type)(context, builder, args[0])
+            at = context.cast(builder, args[1], index_type, types.intp)
+            pointer = cgutils.get_item_pointer(context, builder, array_type, view, [at], wraparound=False)
+            byte_pointer = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), name
+            )
+            # Read access, keep in all cache levels, data cache.
+            builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(array, index), codegen
+
+    return prefetch
+
+
+# NUMBA_DISABLE_JIT runs the kernels as Python, where an intrinsic cannot be called.
+prefetch = _no_prefetch if numba is None or numba.config.DISABLE_JIT else _prefetch_intrinsic()

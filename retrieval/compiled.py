@@ -6,6 +6,8 @@ correct but only fit for small corpora.
 
 from __future__ import annotations
 
+import threading
+
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
@@ -63,5 +65,51 @@ def _prefetch_intrinsic():
     return prefetch
 
 
+_ADD_LOCK = threading.Lock()
+
+
+def _locked_add(array, index, value):  # pragma: no cover - exercised only where numba is missing
+    """Plain Python's :func:`fetch_add`: kernels run as Python may switch threads anywhere."""
+    with _ADD_LOCK:
+        old = array[index]
+        array[index] = old + value
+        return old
+
+
+def _fetch_add_intrinsic():
+    """``fetch_add(array, index, value)`` for compiled kernels: adds *value* to ``array[index]``
+    as one atomic step and returns what was there before.
+
+    Threads running the same kernel take turns of work from a shared counter this way without
+    going back to Python (and its lock) between turns.
+    """
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def fetch_add(typingctx, array, index, value):
+        if (
+            not isinstance(array, types.Array)
+            or not isinstance(array.dtype, types.Integer)
+            or not isinstance(index, types.Integer)
+            or not isinstance(value, types.Integer)
+        ):
+            return None
+
+        def codegen(context, builder, signature, args):
+            array_type, index_type, value_type = signature.args
+            view = context.make_array(array_type)(context, builder, args[0])
+            at = context.cast(builder, args[1], index_type, types.intp)
+            pointer = cgutils.get_item_pointer(context, builder, array_type, view, [at], wraparound=False)
+            amount = context.cast(builder, args[2], value_type, array_type.dtype)
+            return builder.atomic_rmw("add", pointer, amount, "seq_cst")
+
+        return array.dtype(array, index, value), codegen
+
+    return fetch_add
+
+
 # NUMBA_DISABLE_JIT runs the kernels as Python, where an intrinsic cannot be called.
-prefetch = _no_prefetch if numba is None or numba.config.DISABLE_JIT else _prefetch_intrinsic()
+_PLAIN = numba is None or numba.config.DISABLE_JIT
+prefetch = _no_prefetch if _PLAIN else _prefetch_intrinsic()
+fetch_add = _locked_add if _PLAIN else _fetch_add_intrinsic()

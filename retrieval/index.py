@@ -21,20 +21,24 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 
+from .compiled import fetch_add, numba, prefetch
 from .compiled import kernel as _kernel
-from .compiled import numba, prefetch
 from .parallel import Workers, cuts
 from .words import WordTable
 
 log = logging.getLogger(__name__)
 
 _ONE_THREAD = Workers(1)
+
+
+def _nothing() -> None:
+    return None
 
 VARIANTS = ("okapi", "l", "plus")
 _VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
@@ -359,13 +363,23 @@ class ComposedIndex:
     floor = BM25Index.floor
 
     def score_docs(
-        self, tokens: Sequence[str], docs: np.ndarray, workers: Workers | None = None
+        self,
+        tokens: Sequence[str],
+        docs: np.ndarray,
+        workers: Workers | None = None,
+        alongside: Callable[[], object] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term;
-        with *workers*, runs of the candidates are scored on several threads."""
+        """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term.
+
+        With *workers*, several threads score runs of the candidates. *alongside*, other work of
+        the caller's, is done on the caller's thread while the workers start scoring (the caller
+        then joins them): at a million sentences each takes a few tenths of a millisecond.
+        """
         query = self.term_ids(tokens)
         docs = np.asarray(docs, dtype=np.int64)
         if not query or not len(docs):
+            if alongside is not None:
+                alongside()
             return np.zeros(len(docs)), np.zeros(len(docs), dtype=np.bool_)
         terms = np.fromiter(query.keys(), dtype=np.int64, count=len(query))
         counts = np.fromiter(query.values(), dtype=np.float64, count=len(query))
@@ -381,18 +395,20 @@ class ComposedIndex:
         # In document order the candidates' words are read front to back.
         order = np.argsort(docs, kind="stable")
         ordered = docs[order]
-        shared = (
+        scores = np.empty(len(ordered))
+        holds = np.empty(len(ordered), dtype=np.bool_)
+        arguments = (
             self.word_records, self.doc_indptr, self.doc_words, self.doc_len, self.avgdl,
             lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta,
+            ordered, scores, holds, np.zeros(1, dtype=np.int64), _RUN,
         )
         workers = workers or _ONE_THREAD
-        ranges = cuts(len(ordered), workers.parts(len(ordered), self.SMALLEST_PART))
+        # While this thread does other work, a worker has its time to start even on a few runs.
+        smallest = 2 * _RUN if alongside is not None else self.SMALLEST_PART
         try:
-            parts = workers.run(_composed_scores, [(*shared, ordered[a:b]) for a, b in ranges])
+            workers.share(_composed_scores, arguments, workers.parts(len(ordered), smallest) - 1, alongside or _nothing)
         finally:
             lookup[terms] = 0
-        scores = np.concatenate([s for s, _ in parts])
-        holds = np.concatenate([h for _, h in parts])
         in_order = np.empty_like(scores), np.empty_like(holds)
         in_order[0][order], in_order[1][order] = scores, holds
         return in_order
@@ -630,6 +646,8 @@ class Ranked:
     # from the 57th on share a bit per field (see ``_HELD_BITS``).
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     held_terms: tuple[tuple[int, int], ...] = ()
+    # What the caller's *alongside* work gave for each document (see :meth:`Ranker.rank`).
+    alongside: np.ndarray | None = None
 
     def terms_held(self, fields: Sequence[object]) -> TermsHeld:
         """What the masks tell, for the postings *fields* in the order the ranker was given them."""
@@ -744,11 +762,15 @@ class Ranker:
         depth: int,
         *,
         ordered: bool = True,
+        alongside: Callable[[Ranked], np.ndarray] | None = None,
     ) -> Ranked:
         """The *k* best documents for the given fields (index, question terms, weight).
 
         *postings* come in field order (their scores add up in that order). Without *ordered*
         the *k* best come in no particular order (for a caller that re-ranks them anyway).
+        *alongside* is called with the candidates of the re-rank (their preselection scores,
+        matches and masks) and returns a number for each; it runs on this thread while the
+        workers score the re-rank fields, and its numbers come back as ``Ranked.alongside``.
         """
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:
@@ -824,17 +846,31 @@ class Ranker:
                 docs, pre, match, held = docs[chosen], pre[chosen], match[chosen], held[chosen]
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
+        beside: list[np.ndarray] = []
+        pending = None
+        if alongside is not None:
+            candidates = Ranked(docs.astype(np.int64), pre, match, reached, held, tuple(held_terms))
+
+            def pending() -> None:
+                beside.append(np.asarray(alongside(candidates)))
+
         for index, tokens, weight in rerank:
             if not weight:
                 continue
-            scores, _holds = index.score_docs(tokens, docs, self.workers)
+            scores, _holds = index.score_docs(tokens, docs, self.workers, pending)
+            pending = None
             top = scores.max() if len(scores) else 0.0
             if top > 0:
                 scaled = scores * (weight / top)
                 pre = pre + scaled
                 match = match + scaled
+        if pending is not None:  # no re-rank field to share the time with
+            pending()
         best = best_positions(pre, docs, k) if ordered else best_set(pre, docs, k)
-        return Ranked(docs[best].astype(np.int64), pre[best], match[best], reached, held[best], tuple(held_terms))
+        return Ranked(
+            docs[best].astype(np.int64), pre[best], match[best], reached, held[best], tuple(held_terms),
+            beside[0][best] if beside else None,
+        )
 
 
 @_kernel
@@ -1177,49 +1213,63 @@ def _bm25_weight(variant, idf, tf, k1, norm, delta):  # pragma: no cover - compi
 # what the previous one fetched, and a few candidates of slack hide one fetch each. Measured at
 # a million sentences: a fifth less time than without prefetching.
 _AHEAD_DOC, _AHEAD_WORDS, _AHEAD_RECORDS = 16, 8, 3
+# Candidates a thread of the n-gram kernel takes at a time: small enough that two threads finish
+# together (a run costs about 0.1 ms at a million sentences), large enough for the prefetching.
+_RUN = 64
 
 
 @_kernel
 def _composed_scores(
-    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs
+    records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs,
+    scores, holds, taken, run,
 ):  # pragma: no cover - compiled
-    n_query = len(counts)
+    """Scores each of *docs* into *scores*, and whether it holds a query term into *holds*.
+
+    Works through runs of *run* candidates, taking the start of each from the counter
+    ``taken[0]``: any number of threads may run this at once on the same arrays, and each
+    scores the runs the others have not taken.
+    """
     n = len(docs)
-    scores = np.zeros(n)
-    holds = np.zeros(n, dtype=np.bool_)
+    n_query = len(counts)
     tf = np.zeros(n_query)
-    for i in range(-_AHEAD_DOC, n):
-        if i + _AHEAD_DOC < n:
-            a = docs[i + _AHEAD_DOC]
-            prefetch(doc_indptr, a)
-            prefetch(doc_len, a)
-        if 0 <= i + _AHEAD_WORDS < n:
-            a = docs[i + _AHEAD_WORDS]
-            prefetch(doc_words, doc_indptr[a])
-            prefetch(doc_words, doc_indptr[a + 1] - 1)
-        if 0 <= i + _AHEAD_RECORDS < n:
-            a = docs[i + _AHEAD_RECORDS]
-            for p in range(doc_indptr[a], doc_indptr[a + 1]):
-                prefetch(records, doc_words[p])
-        if i < 0:
-            continue
-        d = docs[i]
-        for j in range(n_query):
-            tf[j] = 0.0
-        for p in range(doc_indptr[d], doc_indptr[d + 1]):
-            at = doc_words[p]
-            for q in range(at + 1, at + 1 + records[at]):
-                j = lookup[records[q]]
-                if j > 0:
-                    tf[j - 1] += 1.0
-        norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0
-        total = 0.0
-        for j in range(n_query):
-            if tf[j] > 0:
-                holds[i] = True
-                total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
-        scores[i] = total
-    return scores, holds
+    while True:
+        start = fetch_add(taken, 0, run)
+        if start >= n:
+            return
+        stop = min(start + run, n)
+        for i in range(start - _AHEAD_DOC, stop):
+            if start <= i + _AHEAD_DOC < n:
+                a = docs[i + _AHEAD_DOC]
+                prefetch(doc_indptr, a)
+                prefetch(doc_len, a)
+            if start <= i + _AHEAD_WORDS < n:
+                a = docs[i + _AHEAD_WORDS]
+                prefetch(doc_words, doc_indptr[a])
+                prefetch(doc_words, doc_indptr[a + 1] - 1)
+            if start <= i + _AHEAD_RECORDS < n:
+                a = docs[i + _AHEAD_RECORDS]
+                for p in range(doc_indptr[a], doc_indptr[a + 1]):
+                    prefetch(records, doc_words[p])
+            if i < start:
+                continue
+            d = docs[i]
+            for j in range(n_query):
+                tf[j] = 0.0
+            for p in range(doc_indptr[d], doc_indptr[d + 1]):
+                at = doc_words[p]
+                for q in range(at + 1, at + 1 + records[at]):
+                    j = lookup[records[q]]
+                    if j > 0:
+                        tf[j - 1] += 1.0
+            norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0
+            total = 0.0
+            held = False
+            for j in range(n_query):
+                if tf[j] > 0:
+                    held = True
+                    total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
+            scores[i] = total
+            holds[i] = held
 
 
 @_kernel

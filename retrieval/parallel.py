@@ -6,7 +6,9 @@ The kernels are numba functions that release the GIL, so plain threads run them 
 Parts are cut so that each gives the same result as the whole would (contiguous ranges of
 documents), and the caller's thread always runs the first part itself, so a question makes
 progress even when every worker is busy; several questions at once share the workers (a part
-may then wait its turn). ``SEARCH_THREADS=1`` runs everything on the caller's thread.
+may then wait its turn). A kernel can also divide its work as it goes (:meth:`Workers.share`):
+then the caller first does other work of the question while the workers start on it.
+``SEARCH_THREADS=1`` runs everything on the caller's thread.
 """
 
 from __future__ import annotations
@@ -44,6 +46,28 @@ class Workers:
             # Never return while a worker still writes into arrays the caller will reuse.
             results = [f.result() for f in futures]
         return [first, *results]
+
+    def share(self, func: Callable[..., object], arguments: tuple, helpers: int, alongside: Callable[[], T]) -> T:
+        """Runs ``func(*arguments)`` on this thread and at once on up to *helpers* workers, for a
+        kernel whose simultaneous calls divide its work among themselves (they take runs of it
+        from a shared counter, see :func:`retrieval.compiled.fetch_add`); returns what
+        *alongside* returns, which this thread runs first.
+
+        The workers start on the shared work while this thread does its own, then this thread
+        joins them, so neither waits for the other to finish a fixed share. A worker that has
+        not started by the end (busy with another question) is cancelled: the work is done.
+        """
+        helpers = min(helpers, self.threads - 1)
+        futures = [self._pool().submit(func, *arguments) for _ in range(helpers)] if helpers > 0 else []
+        try:
+            result = alongside()
+            func(*arguments)
+        finally:
+            # Never return while a worker still writes into arrays the caller will read.
+            for future in futures:
+                if not future.cancel():
+                    future.result()
+        return result
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

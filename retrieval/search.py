@@ -268,15 +268,19 @@ class SearchIndex:
         beyond = cfg.beyond_title_weight
         # With the beyond-title score every candidate comes back, to be re-ranked here.
         wanted = max(k, cfg.rerank_depth) if beyond else k
+        fields = [index for index, _terms, _weight in postings]
+
+        def beyond_title(candidates: Ranked) -> np.ndarray:
+            return self.beyond_title(asked, candidates.docs, candidates.terms_held(fields))
+
         best = self._ranker.rank(
             postings, rerank, self._article_extra(expanded, primary_terms), lead, wanted, cfg.rerank_depth,
-            ordered=not beyond,
+            ordered=not beyond, alongside=beyond_title if beyond else None,
         )
         if not len(best.docs):
             return SearchResult([], primary_terms, known)
         if beyond:
-            held = best.terms_held([index for index, _terms, _weight in postings])
-            best = self._rerank_beyond_title(best, asked, beyond, k, held)
+            best = self._rerank_beyond_title(best, beyond, k)
         match = dict(zip(best.docs.tolist(), best.match.tolist(), strict=True))
         ranked = list(zip(best.docs.tolist(), best.scores.tolist(), strict=True))
         known_coverage: dict[int, float] = {}
@@ -299,18 +303,18 @@ class SearchIndex:
         hits = [Hit(doc, score, match[doc], covered) for doc, score in ranked]
         return SearchResult(hits, primary_terms, known)
 
-    def _rerank_beyond_title(
-        self, best: Ranked, asked: QuestionProfile, weight: float, k: int, held: TermsHeld
-    ) -> Ranked:
-        """The *k* best of the candidates *best* once the beyond-title coverage (normalised by
-        its best, weighted) is added to their scores. *held* is what the postings pass recorded
-        of the candidates' stems and roots: searching the postings again for a thousand
-        candidates cost a tenth of the answer.
+    def _rerank_beyond_title(self, best: Ranked, weight: float, k: int) -> Ranked:
+        """The *k* best of the candidates *best* once their beyond-title coverage
+        (``best.alongside``, normalised by its best, weighted) is added to their scores.
+
+        The coverage is computed while the ranker's workers score the n-grams, from what the
+        postings pass recorded of the candidates' stems and roots: searching the postings again
+        for a thousand candidates cost a tenth of the answer.
 
         The sentence's own match (``Ranked.match``, which compares quotes across articles) is
         left as it was: this score depends on the article's title, which is context.
         """
-        extra = self.beyond_title(asked, best.docs, held)
+        extra = best.alongside
         top = extra.max()
         scores = best.scores + extra * (weight / top) if top > 0 else best.scores
         order = best_positions(scores, best.docs, k)  # equal scores: the lower document first

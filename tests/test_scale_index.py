@@ -228,6 +228,26 @@ def test_only_a_field_with_a_positive_best_makes_a_document_a_candidate(before):
     assert ranked.reached == 3
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+def test_the_work_done_alongside_the_re_rank_comes_back_for_the_documents_returned(ordered):
+    # The caller's numbers are computed for the re-rank's candidates and must follow them into
+    # the (smaller, reordered) result.
+    index = SearchIndex(*records(seed_texts()), CONFIG)
+    fields = [(f, a.terms(QUERIES[1]), 1.0) for f, a in zip(index.fields, index.analyzers, strict=True)]
+    postings = [field for field in fields if isinstance(field[0], BM25Index)]
+    rerank = [field for field in fields if isinstance(field[0], ComposedIndex)]
+    assert postings and rerank
+    seen = []
+
+    def alongside(candidates):
+        seen.append(len(candidates.docs))
+        return candidates.docs * 10.0 + 1
+
+    ranked = index._ranker.rank(postings, rerank, None, 0.0, 3, 50, ordered=ordered, alongside=alongside)
+    assert seen and seen[0] > 3 and len(ranked.docs) == 3
+    assert ranked.alongside.tolist() == (ranked.docs * 10.0 + 1).tolist()
+
+
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_the_best_few_are_chosen_exactly_among_many_ties(k):
     # Without a re-rank field only k documents are kept from the first stage, so the selection
@@ -244,25 +264,64 @@ def test_the_best_few_are_chosen_exactly_among_many_ties(k):
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
-    # Every question split however small: ranges of 7-document blocks, candidates in runs.
+    # Every question split however small: ranges of 7-document blocks, candidates taken by the
+    # threads two at a time, with the beyond-title coverage computed meanwhile or not at all.
     from dataclasses import replace
+
+    import retrieval.index
 
     monkeypatch.setattr(_Scratch, "BLOCK", 7)
     monkeypatch.setattr(Ranker, "SMALLEST_PART", 1)
     monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
+    monkeypatch.setattr(retrieval.index, "_RUN", 2)
     texts = seed_texts() * 3  # exact ties across the parts, broken by position
     articles, sentences = records(texts)
     questions = random_questions(texts, 11, "", 0, (1, 6), 40)
-    for depth in (1000, 5):  # every candidate re-ranked, or the best five of the parts' best
-        config = replace(CONFIG, rerank_depth=depth)
+    # Every candidate re-ranked, or the best five of the parts' best.
+    for depth, beyond in ((1000, 0.0), (5, 0.0), (1000, 2.5)):
+        config = replace(CONFIG, rerank_depth=depth, beyond_title_weight=beyond)
         alone = SearchIndex(articles, sentences, config)
         split = SearchIndex(articles, sentences, replace(config, threads=threads), parts=alone.parts)
         assert split.workers.threads == threads
         for question in questions:
             one = [(h.doc, h.score, h.match) for h in alone.search(question, 10).hits]
             assert [(h.doc, h.score, h.match) for h in split.search(question, 10).hits] == one, question
-        if depth > len(sentences):
+        if depth > len(sentences) and not beyond:
             assert_ranks_like_dense_reference(split, questions, 10)
+
+
+def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
+    # Another question holds the only worker: the caller does its own work, then scores every
+    # run itself and returns without waiting for the worker (its share, still queued, is dropped).
+    import threading
+
+    import retrieval.index
+    from retrieval.parallel import Workers
+
+    monkeypatch.setattr(retrieval.index, "_RUN", 2)
+    texts = seed_texts()
+    field = build(texts).fields[1]
+    assert isinstance(field, ComposedIndex)
+    query = Analyzer("ngram").terms(QUERIES[0])
+    docs = np.arange(len(texts))
+    alone = field.score_docs(query, docs)
+    workers = Workers(2)
+    release = threading.Event()
+    busy = workers._pool().submit(release.wait)
+    done, beside = [], []
+    asking = threading.Thread(target=lambda: done.append(field.score_docs(query, docs, workers, lambda: beside.append(1))))
+    try:
+        asking.start()
+        asking.join(timeout=30)
+        assert not asking.is_alive(), "the question waited for the busy worker"
+    finally:
+        release.set()
+        busy.result()
+        asking.join()
+    assert beside == [1]
+    np.testing.assert_array_equal(done[0][0], alone[0])
+    np.testing.assert_array_equal(done[0][1], alone[1])
+    assert alone[1].any() and not alone[1].all()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

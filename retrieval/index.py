@@ -284,7 +284,8 @@ class BM25Index:
 
 
 class ComposedIndex:
-    """BM25 over terms that are a function of words (character n-grams), without postings.
+    """BM25 over character n-grams of words (:func:`~retrieval.arabic.char_ngrams`, sizes 3
+    and 4, in that function's order), without postings.
 
     A document's terms are the terms of its words, in order, so the index keeps each
     document's words and each word's terms. Document frequencies, lengths and idf are computed
@@ -1257,8 +1258,26 @@ def _composed_scores(
                 tf[j] = 0.0
             for p in range(doc_indptr[d], doc_indptr[d + 1]):
                 at = doc_words[p]
-                for q in range(at + 1, at + 1 + records[at]):
-                    j = lookup[records[q]]
+                length = records[at]
+                n_trigrams = (length + 1) >> 1
+                first = at + 1
+                # A four-gram of the question holds two of its trigrams, the ones at its own
+                # position and the next (see the layout in trigram_overlap): a four-gram of this
+                # word whose two trigrams are not both the question's is not looked up. Most
+                # words share no trigram with the question, and skip half their n-grams.
+                matched = np.uint64(0)
+                for a in range(n_trigrams):
+                    j = lookup[records[first + a]]
+                    if j > 0:
+                        tf[j - 1] += 1.0
+                        if a < 64:
+                            matched |= np.uint64(1) << np.uint64(a)
+                if matched == 0 and n_trigrams <= 64:
+                    continue
+                for a in range(length - n_trigrams):
+                    if a < 63 and (matched >> np.uint64(a)) & np.uint64(3) != np.uint64(3):
+                        continue
+                    j = lookup[records[first + n_trigrams + a]]
                     if j > 0:
                         tf[j - 1] += 1.0
             norm = 1.0 - b + b * doc_len[d] / avgdl if avgdl > 0 else 1.0

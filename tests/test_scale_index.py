@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25L, BM25Okapi, BM25Plus
 
@@ -128,6 +128,33 @@ def test_ngram_field_is_kept_without_postings_and_scores_like_rank_bm25():
         dense[held] = all_scores
         np.testing.assert_allclose(scores, dense[some])
         assert holds.tolist() == np.isin(some, held).tolist()
+
+
+_LETTERS = "ابتسمنلو"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(st.text(_LETTERS, min_size=1, max_size=7) | st.text("اب", min_size=60, max_size=70), max_size=8),
+        min_size=1,
+        max_size=12,
+    ),
+    asked=st.lists(st.text(_LETTERS, min_size=1, max_size=7) | st.text("اب", min_size=60, max_size=70), min_size=1, max_size=4),
+)
+@example(texts=[["ب" * 66 + "ت", "سبت"]], asked=["بت"])  # the only shared trigrams past the 64th
+def test_ngram_scores_equal_rank_bm25_for_any_words(texts, asked):
+    # The n-gram kernel skips a four-gram unless both trigrams inside it are the question's:
+    # words of one and two letters (one n-gram, or a four-gram that is the whole marked word),
+    # repeated n-grams, and words longer than the 64 trigrams it keeps track of.
+    grams = Analyzer("ngram")
+    sentences = [" ".join([*words, "قلم"]) for words in texts]
+    config = SearchConfig(fields=(FieldConfig("light"), FieldConfig("ngram", 1.0, BM25Params("okapi", 1.2, 0.75))))
+    field = build(sentences, config).fields[1]
+    assert isinstance(field, ComposedIndex)
+    theirs = BM25Okapi([grams.terms(t) for t in sentences], k1=1.2, b=0.75)
+    query = grams.terms(" ".join(asked))
+    np.testing.assert_allclose(field.dense_scores(query), theirs.get_scores(query), rtol=1e-9, atol=1e-12)
 
 
 def test_article_index_equals_articles_as_documents():

@@ -1179,12 +1179,33 @@ def _top_found(acc, found, n, floor, k):  # pragma: no cover - compiled
 
 def best_positions(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
     """Positions of the *k* best, best first, equal scores by the lower document id."""
-    n = len(scores)
-    if n > 4 * k:
-        # Only what scores at least the k-th best value can be among the k best: sort those.
-        contenders = np.flatnonzero(scores >= np.partition(scores, n - k)[n - k])
-        return contenders[np.lexsort((docs[contenders], -scores[contenders]))[:k]]
-    return np.lexsort((docs, -scores))[:k]
+    k = max(0, min(k, len(scores)))
+    # One compiled pass with a heap of k: numpy's partition, filter and sort cost an answer
+    # about 0.05 ms in calls for twenty of a thousand.
+    return _best_positions(
+        np.ascontiguousarray(scores, dtype=np.float64), np.ascontiguousarray(docs, dtype=np.int64), k
+    )
+
+
+@_kernel
+def _best_positions(scores, docs, k):  # pragma: no cover - compiled
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    values = np.empty(k)
+    heap_docs = np.empty(k, dtype=np.int64)
+    positions = np.empty(k, dtype=np.int64)
+    filled = 0
+    for i in range(len(scores)):
+        value = scores[i]
+        # Most candidates are no better than the worst kept: decided here, without a call.
+        if filled == k and (value < values[0] or (value == values[0] and docs[i] > heap_docs[0])):
+            continue
+        filled = _offer(values, heap_docs, positions, filled, k, value, docs[i], i)
+    # Take the worst off the top until the heap is empty: the best end up first.
+    for last in range(filled - 1, 0, -1):
+        _swap(values, heap_docs, positions, 0, last)
+        _sift_down(values, heap_docs, positions, last, 0)
+    return positions[:filled]
 
 
 def best_set(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:

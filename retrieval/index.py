@@ -373,8 +373,9 @@ class ComposedIndex:
         """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term.
 
         With *workers*, several threads score runs of the candidates. *alongside*, other work of
-        the caller's, is done on the caller's thread while the workers start scoring (the caller
-        then joins them): at a million sentences each takes a few tenths of a millisecond.
+        the caller's, is done by a worker while this thread starts scoring (the worker then joins
+        in, see :meth:`Workers.share`): at a million sentences each takes a few tenths of a
+        millisecond.
         """
         query = self.term_ids(tokens)
         docs = np.asarray(docs, dtype=np.int64)
@@ -404,7 +405,7 @@ class ComposedIndex:
             ordered, scores, holds, np.zeros(1, dtype=np.int64), _RUN,
         )
         workers = workers or _ONE_THREAD
-        # While this thread does other work, a worker has its time to start even on a few runs.
+        # Other work to hand to a worker makes even a few runs worth sharing: the worker joins after it.
         smallest = 2 * _RUN if alongside is not None else self.SMALLEST_PART
         try:
             workers.share(_composed_scores, arguments, workers.parts(len(ordered), smallest) - 1, alongside or _nothing)
@@ -770,8 +771,8 @@ class Ranker:
         *postings* come in field order (their scores add up in that order). Without *ordered*
         the *k* best come in no particular order (for a caller that re-ranks them anyway).
         *alongside* is called with the candidates of the re-rank (their preselection scores,
-        matches and masks) and returns a number for each; it runs on this thread while the
-        workers score the re-rank fields, and its numbers come back as ``Ranked.alongside``.
+        matches and masks) and returns a number for each; it runs beside the scoring of the
+        re-rank fields, and its numbers come back as ``Ranked.alongside``.
         """
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:

@@ -7,7 +7,7 @@ Parts are cut so that each gives the same result as the whole would (contiguous 
 documents), and the caller's thread always runs the first part itself, so a question makes
 progress even when every worker is busy; several questions at once share the workers (a part
 may then wait its turn). A kernel can also divide its work as it goes (:meth:`Workers.share`):
-then the caller first does other work of the question while the workers start on it.
+then a worker does other work of the question first while the caller starts on the kernel.
 ``SEARCH_THREADS=1`` runs everything on the caller's thread.
 """
 
@@ -48,26 +48,41 @@ class Workers:
         return [first, *results]
 
     def share(self, func: Callable[..., object], arguments: tuple, helpers: int, alongside: Callable[[], T]) -> T:
-        """Runs ``func(*arguments)`` on this thread and at once on up to *helpers* workers, for a
-        kernel whose simultaneous calls divide its work among themselves (they take runs of it
-        from a shared counter, see :func:`retrieval.compiled.fetch_add`); returns what
-        *alongside* returns, which this thread runs first.
+        """Runs ``func(*arguments)`` on this thread and on up to *helpers* workers, for a kernel
+        whose simultaneous calls divide its work among themselves (they take runs of it from a
+        shared counter, see :func:`retrieval.compiled.fetch_add`), and returns what *alongside*
+        returns.
 
-        The workers start on the shared work while this thread does its own, then this thread
-        joins them, so neither waits for the other to finish a fixed share. A worker that has
-        not started by the end (busy with another question) is cancelled: the work is done.
+        This thread starts on the kernel at once while the first worker runs *alongside* and
+        then joins the kernel: the kernel releases the GIL, so the other work's Python runs
+        beside it without waiting for a worker to get the GIL back from this thread's Python.
+        A worker that has not started by the end (busy with another question) is cancelled,
+        and *alongside* is then run here.
         """
         helpers = min(helpers, self.threads - 1)
-        futures = [self._pool().submit(func, *arguments) for _ in range(helpers)] if helpers > 0 else []
-        try:
+        if helpers <= 0:
             result = alongside()
+            func(*arguments)
+            return result
+
+        def first() -> T:
+            value = alongside()
+            func(*arguments)
+            return value
+
+        pool = self._pool()
+        futures = [pool.submit(first)] + [pool.submit(func, *arguments) for _ in range(helpers - 1)]
+        try:
             func(*arguments)
         finally:
             # Never return while a worker still writes into arrays the caller will read.
-            for future in futures:
+            for future in futures[1:]:
                 if not future.cancel():
                     future.result()
-        return result
+            here = futures[0].cancel()
+            if not here:
+                futures[0].exception()  # waits for it without raising over this thread's error
+        return alongside() if here else futures[0].result()
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

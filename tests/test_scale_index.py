@@ -351,6 +351,27 @@ def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
     assert alone[1].any() and not alone[1].all()
 
 
+def test_a_free_worker_does_the_work_alongside_while_the_caller_scores(monkeypatch):
+    # The caller starts on the kernel at once (it releases the GIL) and the worker runs the
+    # other work's Python beside it, then joins the scoring: the scores are one thread's.
+    import threading
+
+    import retrieval.index
+    from retrieval.parallel import Workers
+
+    monkeypatch.setattr(retrieval.index, "_RUN", 2)
+    texts = seed_texts()
+    field = build(texts).fields[1]
+    query = Analyzer("ngram").terms(QUERIES[0])
+    docs = np.arange(len(texts))
+    alone = field.score_docs(query, docs)
+    where = []
+    shared = field.score_docs(query, docs, Workers(2), lambda: where.append(threading.get_ident()))
+    assert where and where != [threading.get_ident()]
+    np.testing.assert_array_equal(shared[0], alone[0])
+    np.testing.assert_array_equal(shared[1], alone[1])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_hold_them(threads, monkeypatch):
     # The beyond-title coverage of a thousand candidates takes their stems and roots from the

@@ -21,6 +21,7 @@ class App:
     service: AnswerService
 
     def close(self) -> None:
+        self.service.close()
         self.store.dispose()
 
 

@@ -122,8 +122,17 @@ class AnswerService:
         self._pending_lock = threading.Lock()
         self._pending_logs: list[QuestionLog] = []
         self._limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._finishing: list[threading.Thread] = []  # reapers of workers that reported
 
     # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Let reindex workers that have reported finish their last step (the database log's
+        checkpoint) before the database goes away, up to *timeout* seconds in all."""
+        deadline = time.monotonic() + timeout
+        for reaper in self._finishing:
+            reaper.join(max(0.0, deadline - time.monotonic()))
+        self._finishing = [reaper for reaper in self._finishing if reaper.is_alive()]
 
     def start(self, *, index_if_empty: bool = True) -> ReindexReport | None:
         """Create the schema and load the index; the first run indexes ``CORPUS_DIR``."""
@@ -639,8 +648,8 @@ class AnswerService:
                         result = message[1]
                 elif not worker.is_alive():
                     break
-            worker.join()
             if result is None:
+                worker.join()
                 raise ReindexFailed(f"the {task} process ended without a result (exit code {worker.exitcode})")
             key = result[0]
             with _collector_paused():
@@ -651,7 +660,13 @@ class AnswerService:
                     index = self._build(session)
             return (index, *result)
         finally:
-            if worker.is_alive():
+            if result is not None and worker.is_alive():
+                # Done, and checkpointing the database's log (see _worker_main): reaped when it
+                # ends, without holding up the swap.
+                reaper = threading.Thread(target=worker.join, name=f"sanad-{task}-exit", daemon=True)
+                reaper.start()
+                self._finishing = [r for r in self._finishing if r.is_alive()] + [reaper]
+            elif worker.is_alive():
                 worker.kill()
                 worker.join()
             receive.close()
@@ -825,7 +840,8 @@ def _worker_main(send, settings, config, aliases, task, paths, folder, handoff, 
     with suppress(OSError, AttributeError):
         os.nice(10)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = Store(settings.database_url)
+    # The commit leaves SQLite's log to the checkpoint below (see Store.checkpoint).
+    store = Store(settings.database_url, autocheckpoint=False)
     try:
         service = AnswerService(store, settings, config=config, aliases=aliases)
         snapshots = SnapshotStore(Path(handoff))
@@ -834,6 +850,8 @@ def _worker_main(send, settings, config, aliases, task, paths, folder, handoff, 
                 paths, folder, lambda n: send.send(("progress", n)), snapshots, parallel=True
             )
             send.send(("done", (key, report, problems)))
+            # While the serving process loads and swaps in the index (it does not wait for this).
+            store.checkpoint()
         else:
             with store.read_session() as session:
                 index = service._build(session)

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -318,6 +319,53 @@ def test_a_failed_reindex_in_a_worker_process_changes_nothing(tmp_path, corpus, 
         calls = []
         report = app.service.reindex(progress=calls.append)  # progress comes from the worker
         assert report.version == 2 and sum(calls) == 2
+    finally:
+        app.close()
+
+
+def _articles_in_file(db: Path, tmp_path: Path) -> int:
+    """Articles in the SQLite database file alone: what its write-ahead log's checkpoints
+    have copied there (a copy of the file, opened without the log)."""
+    copy = tmp_path / f"copy-{time.monotonic_ns()}.db"
+    shutil.copyfile(db, copy)
+    connection = sqlite3.connect(copy)
+    try:
+        return connection.execute("select count(*) from articles").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the tables are there yet
+        return 0
+    finally:
+        connection.close()
+
+
+def test_a_store_without_autocheckpoint_leaves_the_log_for_its_checkpoint(tmp_path):
+    db = tmp_path / "x.db"
+    store = Store(f"sqlite:///{db}", autocheckpoint=False)
+    store.create_schema()
+    store.checkpoint()
+    with store.engine.begin() as conn:  # far more than the 1000 pages that trigger a checkpoint
+        conn.execute(
+            text("insert into articles (source, title, text, content_hash, created_at, updated_at) "
+                 "values (:s, 't', :t, 'h', '2026-01-01', '2026-01-01')"),
+            [{"s": f"a{i}", "t": "نص " * 2000} for i in range(1000)],
+        )
+    assert _articles_in_file(db, tmp_path) == 0  # committed to the log only
+    with store.session() as session:  # readers see it all the same
+        assert session.execute(text("select count(*) from articles")).scalar() == 1000
+    store.checkpoint()
+    assert _articles_in_file(db, tmp_path) == 1000
+    store.dispose()
+
+
+def test_a_worker_reindex_checkpoints_the_sqlite_log_after_the_swap(tmp_path, corpus, monkeypatch):
+    monkeypatch.setattr(service_module, "PARALLEL_FROM", 0)  # the first index is built by a worker
+    db = tmp_path / "sanad.db"
+    app = build_app(make_settings(f"sqlite:///{db}", corpus))
+    try:
+        assert app.service.ask(OLD_QUESTION).status is AnswerStatus.ANSWERED
+        deadline = time.monotonic() + 30
+        while _articles_in_file(db, tmp_path) != 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _articles_in_file(db, tmp_path) == 2
     finally:
         app.close()
 

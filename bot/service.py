@@ -238,10 +238,9 @@ class AnswerService:
         kinds = [f.analyzer for f in self.config.fields]
         with CorpusAnalyser(kinds, workers=self._workers(total), pool=pool) as analyser:
             for batch in self.store.sentence_batches(session, READ_BATCH):
-                ids, article, position, start, end, texts = zip(*batch, strict=True)
+                ids, article, position, start, end, utf8 = zip(*batch, strict=True)
                 # Sentences come in article order; articles are numbered by their place.
-                encoded = table.add(ids, np.searchsorted(article_ids, article), position, start, end, texts)
-                analyser.add(texts, encoded)
+                analyser.add_utf8(*table.add(ids, np.searchsorted(article_ids, article), position, start, end, utf8))
             sentences = table.finish()
             # Names mined from the sentences, in the workers beside the analysis of the words (in
             # one, it was the last task of a reindex by seconds).

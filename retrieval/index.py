@@ -1723,16 +1723,17 @@ class CorpusAnalyser:
         # How many tasks given to submit() run at once.
         self.workers = max(1, workers) if self._pool is not None else 1
 
-    def add(self, texts: Sequence[str], encoded: tuple[bytes, np.ndarray] | None = None) -> None:
-        """Analyse the next sentences (in document order); *encoded* is the same texts as one
-        UTF-8 buffer and each text's length in bytes, if the caller has it already.
+    def add(self, texts: Sequence[str]) -> None:
+        """Analyse the next sentences (in document order)."""
+        parts = [t.encode("utf-8", "surrogatepass") for t in texts]
+        self.add_utf8(b"".join(parts), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+
+    def add_utf8(self, data: bytes, lengths: np.ndarray) -> None:
+        """Analyse the next sentences, given as one UTF-8 buffer and each one's length in bytes.
 
         With workers, the words seen for the first time are analysed while the caller reads on.
         """
-        if encoded is None:
-            parts = [t.encode("utf-8", "surrogatepass") for t in texts]
-            encoded = (b"".join(parts), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
-        counts, ids = self._words.add(*encoded)
+        counts, ids = self._words.add(data, lengths)
         self._counts.append(counts)
         self._ids.append(ids)
         if self._pool is not None:

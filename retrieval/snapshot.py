@@ -147,15 +147,15 @@ class SentenceTableBuilder:
         self._lengths: list[np.ndarray] = []
         self._text = bytearray()
 
-    def add(self, ids, article, position, start, end, texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
-        """Append one batch (columns of equal length, in document order); returns the texts
-        as one UTF-8 buffer and their lengths in bytes (for :meth:`CorpusAnalyser.add`)."""
+    def add(self, ids, article, position, start, end, encoded: Sequence[bytes]) -> tuple[bytes, np.ndarray]:
+        """Append one batch (columns of equal length, in document order; the texts in UTF-8);
+        returns the texts as one buffer and their lengths in bytes (for
+        :meth:`CorpusAnalyser.add_utf8`)."""
         for column, values, dtype in zip(
             self._columns, (ids, article, position, start, end), (np.int64, np.int32, np.int32, np.int32, np.int32),
             strict=True,
         ):
             column.append(np.asarray(values, dtype=dtype))
-        encoded = [t.encode("utf-8") for t in texts]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         joined = b"".join(encoded)
         self._lengths.append(lengths)
@@ -512,6 +512,6 @@ def _as_table(sentences: Sequence[SentenceRecord]) -> SentenceTable:
     rows = list(sentences)
     builder.add(
         [s.id for s in rows], [s.article for s in rows], [s.position for s in rows], [s.start for s in rows],
-        [s.end for s in rows], [s.text for s in rows],
+        [s.end for s in rows], [s.text.encode("utf-8") for s in rows],
     )
     return builder.finish()

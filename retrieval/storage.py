@@ -17,12 +17,15 @@ from sqlalchemy import (
     Connection,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
     func,
+    literal,
     select,
     text,
 )
@@ -210,15 +213,34 @@ class Store:
         return _sqlite_write_lock(connection, SQLITE_LOCK_WAIT_MS)
 
     def sentence_batches(self, session: Session, size: int) -> Iterator[list[Any]]:
-        """Every sentence (id, article_id, position, start, end, text) in article and position
-        order, *size* rows at a time (streamed: memory holds one batch)."""
+        """Every sentence (id, article_id, position, start, end, text as UTF-8 bytes) in article
+        and position order, *size* rows at a time (streamed: memory holds one batch)."""
+        utf8 = self._utf8(session)
         query = (
-            select(Sentence.id, Sentence.article_id, Sentence.position, Sentence.start, Sentence.end, Sentence.text)
+            select(Sentence.id, Sentence.article_id, Sentence.position, Sentence.start, Sentence.end, utf8)
             .order_by(Sentence.article_id, Sentence.position)
             .execution_options(yield_per=size)
         )
         # Core, not ORM, rows: a third less time per row at a million rows.
-        yield from session.connection().execute(query).partitions(size)
+        rows = session.connection().execute(query).partitions(size)
+        if utf8 is Sentence.text:
+            rows = ([(*row[:5], row[5].encode("utf-8")) for row in batch] for batch in rows)
+        yield from rows
+
+    def _utf8(self, session: Session):
+        """The sentence text as the database's own UTF-8 bytes, where it can give them.
+
+        The index works on UTF-8 bytes: decoding a million texts to strings only to encode them
+        again cost seconds of a reindex.
+        """
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return func.convert_to(Sentence.text, literal("UTF8"), type_=LargeBinary)
+        if dialect == "sqlite":
+            (encoding,) = session.connection().exec_driver_sql("PRAGMA encoding").one()
+            if encoding == "UTF-8":  # a BLOB cast keeps the stored bytes
+                return cast(Sentence.text, LargeBinary)
+        return Sentence.text
 
     def checkpoint(self) -> None:
         """Copy SQLite's write-ahead log into the database file, without waiting for readers

@@ -27,7 +27,7 @@ def test_names_mined_in_parts_are_the_names_of_the_whole_corpus():
     texts = [s for d in load_paths([SEEDS]).documents for s in d.text.split("\n") if s.strip()]
     builder = SentenceTableBuilder()
     n = len(texts)
-    builder.add(range(n), [0] * n, range(n), [0] * n, [0] * n, texts)
+    builder.add(range(n), [0] * n, range(n), [0] * n, [0] * n, [t.encode("utf-8") for t in texts])
     table = builder.finish()
     whole = AliasTable.for_corpus(AliasTable([["شاومي", "Xiaomi"]]), texts)
     for parts in (1, 2, 3, 7):

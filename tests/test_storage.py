@@ -112,3 +112,19 @@ def test_question_log_and_feedback_work_on_both_databases(db_url, corpus):
         assert app.service.frequent_questions("متى") == ["متى تخطط شاومي لإنتاج أول سيارة؟"]
     finally:
         app.close()
+
+
+def test_the_index_reads_each_sentence_byte_for_byte_as_stored(db_url, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sentence = "أعلنت شَرِكَةُ Xiaomi 🚗 عن بيع ٢٠٢٣ سيارة في «بكين» — وقالت إن الطلب كبير."
+    (folder / "a.txt").write_text(f"عنوان المقال\n\n{sentence}", encoding="utf-8")
+    app = build_app(make_settings(db_url, folder))
+    try:
+        with app.store.read_session() as session:
+            rows = [row for batch in app.store.sentence_batches(session, 2) for row in batch]
+        assert [row[5] for row in rows] == [sentence.encode("utf-8")]
+        answer = app.service.ask("كم سيارة باعت شاومي؟")
+        assert answer.status is AnswerStatus.ANSWERED and answer.quotes[0].text == sentence
+    finally:
+        app.close()

@@ -240,7 +240,8 @@ class AnswerService:
             for batch in self.store.sentence_batches(session, READ_BATCH):
                 ids, article, position, start, end, utf8 = zip(*batch, strict=True)
                 # Sentences come in article order; articles are numbered by their place.
-                analyser.add_utf8(*table.add(ids, np.searchsorted(article_ids, article), position, start, end, utf8))
+                place = _article_places(article_ids, article)
+                analyser.add_utf8(*table.add(ids, place, position, start, end, utf8))
             sentences = table.finish()
             # Names mined from the sentences, in the workers beside the analysis of the words (in
             # one, it was the last task of a reindex by seconds).
@@ -781,6 +782,16 @@ class _FileDocuments:
             yield from done
 
 
+def _article_places(article_ids: np.ndarray, article: Sequence[int]) -> np.ndarray:
+    """Each sentence's article as its place in *article_ids* (sorted); raises on a sentence of
+    an article that is not there (the reindex worker writes without SQLite's key checks)."""
+    wanted = np.asarray(article, dtype=np.int64)
+    place = np.searchsorted(article_ids, wanted)
+    if len(wanted) and (place.max() >= len(article_ids) or np.any(article_ids[place] != wanted)):
+        raise RuntimeError("the database holds sentences of articles it does not hold")
+    return place
+
+
 def _read_only(path: Path):
     # Without a pool, documents are split when written (only the new and changed ones).
     try:
@@ -839,8 +850,8 @@ def _worker_main(send, settings, config, aliases, task, paths, folder, handoff, 
     with suppress(OSError, AttributeError):
         os.nice(10)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The commit leaves SQLite's log to the checkpoint below (see Store.checkpoint).
-    store = Store(settings.database_url, autocheckpoint=False)
+    # The commit leaves SQLite's log to the checkpoint below; see Store for the foreign keys.
+    store = Store(settings.database_url, autocheckpoint=False, foreign_keys=False)
     try:
         service = AnswerService(store, settings, config=config, aliases=aliases)
         snapshots = SnapshotStore(Path(handoff))

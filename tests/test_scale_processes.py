@@ -370,6 +370,25 @@ def test_a_worker_reindex_checkpoints_the_sqlite_log_after_the_swap(tmp_path, co
         app.close()
 
 
+def test_a_sentence_of_an_unknown_article_fails_the_reindex_and_changes_nothing(tmp_path, corpus, monkeypatch):
+    # The reindex worker writes without SQLite's per-row key checks; the build is the check.
+    db = tmp_path / "sanad.db"
+    app = build_app(make_settings(f"sqlite:///{db}", corpus))
+    try:
+        raw = sqlite3.connect(db)  # foreign keys are off in a plain connection
+        with raw:
+            raw.execute('insert into sentences (article_id, position, start, "end", text) values (999, 1, 0, 4, ?)',
+                        ("جملة يتيمة عن مصنع البطاريات",))
+        raw.close()
+        monkeypatch.setattr(service_module, "PARALLEL_FROM", 0)
+        with pytest.raises(ReindexFailed, match="articles it does not hold"):
+            app.service.reindex()
+        assert app.service.version == 1
+        assert app.service.ask(OLD_QUESTION).status is AnswerStatus.ANSWERED
+    finally:
+        app.close()
+
+
 def test_store_reads_one_consistent_state(tmp_path):
     store = Store(f"sqlite:///{tmp_path}/x.db")
     store.create_schema()

@@ -317,7 +317,8 @@ def phase_reindex(args: argparse.Namespace) -> dict:
     report = service.reindex()
     reindex_s = time.perf_counter() - started
     # The largest process of the reindex: this one, or the worker that built the index (and its
-    # analysis pool), which have ended by now.
+    # analysis pool), counted once it has exited (after its checkpoint of the database's log).
+    service.join_workers()
     import resource
 
     peak_reindex = max(rss_mb()[1], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)

@@ -21,7 +21,7 @@ class App:
     service: AnswerService
 
     def close(self) -> None:
-        self.service.close()
+        self.service.join_workers()
         self.store.dispose()
 
 

@@ -126,9 +126,10 @@ class AnswerService:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Let reindex workers that have reported finish their last step (the database log's
-        checkpoint) before the database goes away, up to *timeout* seconds in all."""
+    def join_workers(self, timeout: float = 30.0) -> None:
+        """Wait until reindex workers that have reported finish their last step (the database
+        log's checkpoint) and exit, up to *timeout* seconds in all (before the database goes
+        away, or to read their resource use)."""
         deadline = time.monotonic() + timeout
         for reaper in self._finishing:
             reaper.join(max(0.0, deadline - time.monotonic()))

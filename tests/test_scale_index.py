@@ -16,6 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25L, BM25Okapi, BM25Plus
 
+import retrieval.index as index_module
 from retrieval.arabic import Analyzer
 from retrieval.documents import load_paths
 from retrieval.index import (
@@ -458,13 +459,18 @@ def _with_depth(depth: int) -> SearchConfig:
     return replace(CONFIG, rerank_depth=depth)
 
 
-def test_analysis_in_worker_processes_builds_the_same_index():
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_analysis_in_worker_processes_builds_the_same_index(chunk, monkeypatch):
+    # With small chunks each worker numbers many in turn, each with the terms it has seen.
+    if chunk is not None:
+        monkeypatch.setattr(index_module, "_WORD_CHUNK", chunk)
     texts = seed_texts()
     alone, pooled = build(texts), build(texts, workers=2)
     for one, two in zip(alone.fields, pooled.fields, strict=True):
         assert dict(one.vocabulary) == dict(two.vocabulary)
         np.testing.assert_array_equal(one.idf, two.idf)
     np.testing.assert_array_equal(alone.fields[0].weights.toarray(), pooled.fields[0].weights.toarray())
+    np.testing.assert_array_equal(alone.fields[1].word_records, pooled.fields[1].word_records)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -1,6 +1,7 @@
 """Storage and reindex on SQLite and on a real PostgreSQL started by the suite."""
 
 import shutil
+import sqlite3
 
 import pytest
 from sqlalchemy import text
@@ -8,6 +9,7 @@ from sqlalchemy import text
 from bot.answers import AnswerStatus
 from bot.app import build_app
 from bot.service import ReindexInProgress
+from retrieval.storage import SQLITE_PAGE_SIZE, Store
 
 from .conftest import SEEDS, make_settings
 
@@ -128,3 +130,19 @@ def test_the_index_reads_each_sentence_byte_for_byte_as_stored(db_url, tmp_path)
         assert answer.status is AnswerStatus.ANSWERED and answer.quotes[0].text == sentence
     finally:
         app.close()
+
+
+def test_a_new_sqlite_database_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as connection:  # as made by an earlier version: 4 KiB pages
+        connection.execute("PRAGMA page_size=4096")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE keep (x INTEGER)")
+    connection.close()
+    for path, size in ((tmp_path / "new.db", SQLITE_PAGE_SIZE), (old, 4096)):
+        store = Store(f"sqlite:///{path}")
+        store.create_schema()
+        with store.session() as session:
+            assert session.execute(text("PRAGMA page_size")).scalar() == size
+            assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        store.dispose()

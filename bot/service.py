@@ -207,10 +207,11 @@ class AnswerService:
 
     def _swap(self, index: SearchIndex, version: int) -> None:
         if len(index) and index.articles:
-            # The compiled search kernels are loaded on first use (half a second): a question
-            # here, not a user's, pays for it.
+            # The compiled kernels are loaded on first use, or compiled for the arrays' types
+            # (seconds with a cold cache; a loaded snapshot's arrays are read-only, a new type):
+            # a whole answer here, not a user's question, pays for it.
             try:
-                index.search(index.articles[0].title, 1)
+                self._answer(index.articles[0].title, self.settings.top_k, 0, None, index)
                 index.closest_titles(index.articles[0].title, 1)
             except Exception:  # a warm-up never stops a swap; a real question would show it
                 log.warning("warming up the new index failed", exc_info=True)
@@ -319,12 +320,15 @@ class AnswerService:
             question_id = self._log_question(answer, platform, user_id, elapsed)
         return _replace(answer, elapsed_ms=elapsed, question_id=question_id or answer.question_id)
 
-    def _answer(self, question: str, top_k: int, offset: int, related_ratio: float | None) -> Answer:
+    def _answer(
+        self, question: str, top_k: int, offset: int, related_ratio: float | None, index: SearchIndex | None = None
+    ) -> Answer:
         question = question if isinstance(question, str) else str(question)
         reason = self.validate(question)
         if reason:
             return Answer(question, AnswerStatus.INVALID, reason=reason)
-        index = self._index  # one snapshot for the whole answer, even if a reindex swaps
+        # One index for the whole answer, even if a reindex swaps meanwhile.
+        index = index if index is not None else self._index
         if not len(index):
             return Answer(question, AnswerStatus.NO_ANSWER, reason=REASON_EMPTY_CORPUS)
         wanted = offset + top_k + 1

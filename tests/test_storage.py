@@ -146,3 +146,24 @@ def test_a_new_sqlite_database_gets_large_pages_and_an_old_one_keeps_its_own(tmp
             assert session.execute(text("PRAGMA page_size")).scalar() == size
             assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         store.dispose()
+
+
+def test_a_utf16_sqlite_database_is_read_as_utf8_too(tmp_path):
+    db = tmp_path / "utf16.db"
+    with sqlite3.connect(db) as connection:  # made elsewhere, with another text encoding
+        connection.execute("PRAGMA encoding='UTF-16le'")
+        connection.execute("CREATE TABLE made_elsewhere (x INTEGER)")
+    connection.close()
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sentence = "باعت Great Wall ٢٠٢٣ سيارة 🚗 في العام الماضي."
+    (folder / "a.txt").write_text(f"عنوان\n\n{sentence}", encoding="utf-8")
+    app = build_app(make_settings(f"sqlite:///{db}", folder))
+    try:
+        with app.store.read_session() as session:
+            assert session.execute(text("PRAGMA encoding")).scalar() == "UTF-16le"
+            rows = [row for batch in app.store.sentence_batches(session, 10) for row in batch]
+        assert [row[5] for row in rows] == [sentence.encode("utf-8")]
+        assert app.service.ask("كم سيارة باعت Great Wall؟").quotes[0].text == sentence
+    finally:
+        app.close()

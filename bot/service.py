@@ -58,10 +58,18 @@ class CorpusMissing(RuntimeError):
     """The corpus folder to reindex does not exist."""
 
 
+class _WriterBusy(Exception):
+    """SQLite's writer lock is held elsewhere (see AnswerService._log_question)."""
+
+
 class ReindexFailed(RuntimeError):
     """A reindex run by a worker process failed (the message says why); nothing changed."""
 
 
+# How long a question's log waits for SQLite's writer: another process logging holds it for
+# milliseconds, a reindex for up to a minute. Entries that cannot wait are kept, up to a bound.
+LOG_WAIT_MS = 200
+MAX_PENDING_LOGS = 10_000
 READ_BATCH = 20_000  # sentences read from the database at a time while building an index
 # From this many sentences an index is built by a worker process (which analyses with a pool of
 # its own): the serving process keeps answering without sharing its interpreter lock with the
@@ -426,21 +434,45 @@ class AnswerService:
             # SQLite has one writer and the reindex holds it: rather than make the user wait
             # for the whole reindex, the entry is written when it ends (without an id, so this
             # one answer gets no feedback buttons).
-            with self._pending_lock:
-                self._pending_logs.append(entry)
+            self._keep_pending_logs([entry])
             return None
+        pending: list[QuestionLog] = []
         try:
             with self.store.session() as session:
+                # Another process's reindex holds SQLite's one writer for up to a minute at a
+                # million sentences: the answer does not wait for it. The entry is kept and
+                # written with the next one that gets through (without an id meanwhile, so this
+                # one answer gets no feedback buttons).
+                if not self.store.try_write_lock(session, LOG_WAIT_MS):
+                    raise _WriterBusy
+                pending = self._take_pending_logs()
+                session.add_all(pending)
                 session.add(entry)
                 session.flush()
                 return entry.id
+        except _WriterBusy:
+            self._keep_pending_logs([entry])
+            return None
         except SQLAlchemyError:
             log.warning("could not log a question", exc_info=True)
+            self._keep_pending_logs(pending)
             return None
 
-    def _flush_pending_logs(self) -> None:
+    def _take_pending_logs(self) -> list[QuestionLog]:
         with self._pending_lock:
             pending, self._pending_logs = self._pending_logs, []
+        return pending
+
+    def _keep_pending_logs(self, entries: list[QuestionLog]) -> None:
+        with self._pending_lock:
+            self._pending_logs.extend(entries)
+            dropped = len(self._pending_logs) - MAX_PENDING_LOGS
+            if dropped > 0:  # the database has been unwritable for long: memory stays bounded
+                del self._pending_logs[:dropped]
+                log.warning("dropped the %d oldest question logs waiting for the database", dropped)
+
+    def _flush_pending_logs(self) -> None:
+        pending = self._take_pending_logs()
         if not pending:
             return
         try:

@@ -219,6 +219,14 @@ class Store:
             return bool(taken.scalar())
         return _sqlite_write_lock(connection, SQLITE_LOCK_WAIT_MS)
 
+    def try_write_lock(self, session: Session, wait_ms: int) -> bool:
+        """SQLite: take the single writer's lock for *session*'s transaction, waiting at most
+        *wait_ms*; False when another connection keeps it. Other databases: True (writers of
+        different rows do not wait for each other there)."""
+        if not self.is_sqlite:
+            return True
+        return _sqlite_write_lock(session.connection(), wait_ms)
+
     def sentence_batches(self, session: Session, size: int) -> Iterator[list[Any]]:
         """Every sentence (id, article_id, position, start, end, text as UTF-8 bytes) in article
         and position order, *size* rows at a time (streamed: memory holds one batch)."""

@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+import time
 
 import pytest
 from sqlalchemy import text
@@ -113,6 +114,26 @@ def test_question_log_and_feedback_work_on_both_databases(db_url, corpus):
         assert stats.questions == 1 and stats.feedback_up == 1
         assert app.service.frequent_questions("متى") == ["متى تخطط شاومي لإنتاج أول سيارة؟"]
     finally:
+        app.close()
+
+
+def test_an_answer_does_not_wait_while_another_process_holds_sqlites_writer(tmp_path, corpus):
+    db = tmp_path / "sanad.db"
+    app = build_app(make_settings(f"sqlite:///{db}", corpus))
+    other = sqlite3.connect(db, isolation_level=None)  # another bot process, reindexing
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        answer = app.service.ask("متى تخطط شاومي لإنتاج أول سيارة؟", platform="telegram", user_id=7)
+        assert time.monotonic() - started < 2  # not the 30 s SQLite would wait
+        assert answer.status is AnswerStatus.ANSWERED and answer.question_id is None  # no buttons this once
+        other.execute("COMMIT")
+        later = app.service.ask("كم سيارة باعت Great Wall؟", platform="telegram", user_id=7)
+        assert later.question_id  # written, and the one that waited with it
+        assert app.service.stats().questions == 2
+        assert sorted(app.service.frequent_questions()) == sorted([answer.question, later.question])
+    finally:
+        other.close()
         app.close()
 
 

@@ -129,6 +129,7 @@ class AnswerService:
         self._snapshots = SnapshotStore(folder) if folder is not None else None
         self._pending_lock = threading.Lock()
         self._pending_logs: list[QuestionLog] = []
+        self._pending_votes: list[tuple[int, str, int]] = []
         self._limiter = RateLimiter(settings.rate_limit_per_minute)
         self._finishing: list[threading.Thread] = []  # reapers of workers that reported
 
@@ -449,7 +450,7 @@ class AnswerService:
                 session.add_all(pending)
                 session.add(entry)
                 session.flush()
-                return entry.id
+                question_id = entry.id
         except _WriterBusy:
             self._keep_pending_logs([entry])
             return None
@@ -457,6 +458,9 @@ class AnswerService:
             log.warning("could not log a question", exc_info=True)
             self._keep_pending_logs(pending)
             return None
+        if self._pending_votes:
+            self._write_votes_quietly()
+        return question_id
 
     def _take_pending_logs(self) -> list[QuestionLog]:
         with self._pending_lock:
@@ -473,13 +477,20 @@ class AnswerService:
 
     def _flush_pending_logs(self) -> None:
         pending = self._take_pending_logs()
-        if not pending:
-            return
+        if pending:
+            try:
+                with self.store.session() as session:
+                    session.add_all(pending)
+            except SQLAlchemyError:
+                log.warning("could not log %d questions asked during a reindex", len(pending), exc_info=True)
+        self._write_votes_quietly()
+
+    def _write_votes_quietly(self) -> None:
+        # After a question's log or a reindex: a failure here is logged, not the user's.
         try:
-            with self.store.session() as session:
-                session.add_all(pending)
+            self._write_pending_votes()
         except SQLAlchemyError:
-            log.warning("could not log %d questions asked during a reindex", len(pending), exc_info=True)
+            log.warning("could not write the votes kept while the database was busy", exc_info=True)
 
     def admit(self, platform: str, user_id: str | int) -> Admission:
         """Rate limit: may this user ask now? (``RATE_LIMIT_PER_MINUTE``)."""
@@ -492,20 +503,34 @@ class AnswerService:
         """
         vote = 1 if vote > 0 else -1
         user = self.user_hash(platform, user_id) or "anonymous"
+        with self.store.session() as session:  # a read: never waits for a writer
+            if session.get(QuestionLog, question_id) is None:
+                return False
+        # Written now, or, while another process holds SQLite's writer (a reindex), kept and
+        # written with the next log or vote that gets through (see _log_question).
+        with self._pending_lock:
+            self._pending_votes.append((question_id, user, vote))
+        self._write_pending_votes()
+        return True
+
+    def _write_pending_votes(self) -> None:
+        with self._pending_lock:
+            votes, self._pending_votes = self._pending_votes, []
+        if not votes:
+            return
         try:
             with self.store.session() as session:
-                if session.get(QuestionLog, question_id) is None:
-                    return False
-                existing = session.scalar(
-                    select(Feedback).where(Feedback.question_id == question_id, Feedback.user_hash == user)
-                )
-                if existing:
-                    existing.vote = vote
-                else:
-                    session.add(Feedback(question_id=question_id, user_hash=user, vote=vote))
-            return True
-        except IntegrityError:  # a concurrent first vote by the same user: theirs stands
-            return True
+                if not self.store.try_write_lock(session, LOG_WAIT_MS):
+                    raise _WriterBusy
+                for question_id, user, vote in votes:  # in order: a later vote replaces an earlier
+                    try:
+                        with session.begin_nested():
+                            _record_vote(session, question_id, user, vote)
+                    except IntegrityError:  # a concurrent first vote by the same user: theirs stands
+                        pass
+        except _WriterBusy:
+            with self._pending_lock:
+                self._pending_votes[:0] = votes[-MAX_PENDING_LOGS:]
 
     # --- corpus ------------------------------------------------------------------------------
 
@@ -760,6 +785,15 @@ class AnswerService:
                 query.group_by(QuestionLog.question).order_by(func.count().desc(), QuestionLog.question).limit(limit)
             ).all()
         return [r[0] for r in rows]
+
+
+def _record_vote(session: Session, question_id: int, user: str, vote: int) -> None:
+    existing = session.scalar(select(Feedback).where(Feedback.question_id == question_id, Feedback.user_hash == user))
+    if existing:
+        existing.vote = vote
+    else:
+        session.add(Feedback(question_id=question_id, user_hash=user, vote=vote))
+        session.flush()  # a concurrent first vote shows here, inside its savepoint
 
 
 class _FileDocuments:

@@ -137,6 +137,27 @@ def test_an_answer_does_not_wait_while_another_process_holds_sqlites_writer(tmp_
         app.close()
 
 
+def test_a_vote_does_not_wait_while_another_process_holds_sqlites_writer(tmp_path, corpus):
+    db = tmp_path / "sanad.db"
+    app = build_app(make_settings(f"sqlite:///{db}", corpus))
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        answer = app.service.ask("متى تخطط شاومي لإنتاج أول سيارة؟", platform="telegram", user_id=7)
+        other.execute("BEGIN IMMEDIATE")  # another bot process starts a reindex
+        started = time.monotonic()
+        assert app.service.feedback(answer.question_id, "telegram", 7, -1)
+        assert app.service.feedback(answer.question_id, "telegram", 7, 1)  # changed their mind
+        assert not app.service.feedback(answer.question_id + 100, "telegram", 7, 1)  # unknown: said at once
+        assert time.monotonic() - started < 3
+        other.execute("COMMIT")
+        app.service.ask("كم سيارة باعت Great Wall؟", platform="telegram", user_id=8)  # writes what waited
+        stats = app.service.stats()
+        assert (stats.feedback_up, stats.feedback_down) == (1, 0)
+    finally:
+        other.close()
+        app.close()
+
+
 def test_the_index_reads_each_sentence_byte_for_byte_as_stored(db_url, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -213,11 +213,10 @@ class Store:
         now rather than at the first write; a few seconds' wait covers other processes logging
         a question, a running reindex holds it far longer.
         """
-        connection = session.connection()
         if not self.is_sqlite:
-            taken = connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
+            taken = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
             return bool(taken.scalar())
-        return _sqlite_write_lock(connection, SQLITE_LOCK_WAIT_MS)
+        return self.try_write_lock(session, SQLITE_LOCK_WAIT_MS)
 
     def try_write_lock(self, session: Session, wait_ms: int) -> bool:
         """SQLite: take the single writer's lock for *session*'s transaction, waiting at most

@@ -1637,7 +1637,10 @@ def _analyse_words_in_worker(words: Sequence[str], analysis: str) -> tuple[int, 
     keeps for *analysis* (one CorpusAnalyser's); returns the worker's pid with the result."""
     vocabularies = _worker_vocabularies.get(analysis)
     if vocabularies is None:
-        _worker_vocabularies.clear()  # an earlier analysis's: not needed again
+        # Earlier analyses' vocabularies go, the oldest first; a few are kept in case analyses
+        # ever share a pool at the same time (dropping one in use would misnumber its terms).
+        while len(_worker_vocabularies) >= 4:
+            del _worker_vocabularies[next(iter(_worker_vocabularies))]
         vocabularies = _worker_vocabularies[analysis] = [{} for _ in _worker_analyzers]
     return os.getpid(), _analyse_words(words, _worker_analyzers, vocabularies)
 

@@ -27,7 +27,7 @@ import shutil
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -306,14 +306,19 @@ class SnapshotStore:
 
     def _write(self, folder: Path, index: SearchIndex, key: SnapshotKey, base_aliases) -> dict:
         with ThreadPoolExecutor(2, thread_name_prefix="sanad-snapshot") as writers:
-            files = self._write_files(folder, index, key, base_aliases, writers)
-            return {**files.pop(""), "files": {name: written.result() for name, written in files.items()}}
+            meta, files = self._write_files(folder, index, key, base_aliases, writers)
+            return {**meta, "files": {name: written.result() for name, written in files.items()}}
 
-    def _write_files(self, folder: Path, index: SearchIndex, key: SnapshotKey, base_aliases, writers) -> dict:
-        # Files are written by two threads (writing and checksums release the GIL), and each
-        # checksum is computed from memory: reading a just-written file back cost seconds of a
-        # reindex at a million sentences. The meta data goes under the key "".
-        files: dict = {}
+    def _write_files(
+        self, folder: Path, index: SearchIndex, key: SnapshotKey, base_aliases, writers
+    ) -> tuple[dict, dict[str, Future]]:
+        """The snapshot's meta data, and each file's (size, checksum) as it is being written.
+
+        Files are written by two threads (writing and checksums release the GIL), and each
+        checksum is computed from memory: reading a just-written file back cost seconds of a
+        reindex at a million sentences.
+        """
+        files: dict[str, Future] = {}
 
         def put(name: str, array: np.ndarray) -> None:
             files[f"{name}.npy"] = writers.submit(_save_array, folder / f"{name}.npy", array)
@@ -363,7 +368,7 @@ class SnapshotStore:
         put("titles.indptr", titles.indptr)
         put("titles.indices", titles.indices)
         put_bytes("aliases.pickle", pickle.dumps(index.aliases, protocol=pickle.HIGHEST_PROTOCOL))
-        files[""] = {
+        meta = {
             "format": FORMAT,
             "code": code_fingerprint(),
             "config": config_fingerprint(index.config),
@@ -373,7 +378,7 @@ class SnapshotStore:
             "article_index": article_meta,
             "titles": {"terms": len(titles.vocabulary), "docs": titles.n_docs},
         }
-        return files
+        return meta, files
 
     # --- loading -----------------------------------------------------------------------------
 

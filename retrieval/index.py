@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 _ONE_THREAD = Workers(1)
 
 
-def _nothing() -> None:
-    return None
-
 VARIANTS = ("okapi", "l", "plus")
 _VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
 
@@ -370,20 +367,14 @@ class ComposedIndex:
         tokens: Sequence[str],
         docs: np.ndarray,
         workers: Workers | None = None,
-        alongside: Callable[[], object] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term.
 
-        With *workers*, several threads score runs of the candidates. *alongside*, other work of
-        the caller's, is done by a worker while this thread starts scoring (the worker then joins
-        in, see :meth:`Workers.share`): at a million sentences each takes a few tenths of a
-        millisecond.
+        With *workers*, several threads score runs of the candidates (see :meth:`Workers.share`).
         """
         query = self.term_ids(tokens)
         docs = np.asarray(docs, dtype=np.int64)
         if not query or not len(docs):
-            if alongside is not None:
-                alongside()
             return np.zeros(len(docs)), np.zeros(len(docs), dtype=np.bool_)
         terms = np.fromiter(query.keys(), dtype=np.int64, count=len(query))
         counts = np.fromiter(query.values(), dtype=np.float64, count=len(query))
@@ -407,10 +398,8 @@ class ComposedIndex:
             ordered, scores, holds, np.zeros(1, dtype=np.int64), _RUN,
         )
         workers = workers or _ONE_THREAD
-        # Other work to hand to a worker makes even a few runs worth sharing: the worker joins after it.
-        smallest = 2 * _RUN if alongside is not None else self.SMALLEST_PART
         try:
-            workers.share(_composed_scores, arguments, workers.parts(len(ordered), smallest) - 1, alongside or _nothing)
+            workers.share(_composed_scores, arguments, workers.parts(len(ordered), self.SMALLEST_PART) - 1)
         finally:
             lookup[terms] = 0
         in_order = np.empty_like(scores), np.empty_like(holds)
@@ -650,8 +639,8 @@ class Ranked:
     # from the 57th on share a bit per field (see ``_HELD_BITS``).
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     held_terms: tuple[tuple[int, int], ...] = ()
-    # What the caller's *alongside* work gave for each document (see :meth:`Ranker.rank`).
-    alongside: np.ndarray | None = None
+    # The caller's candidate score of each document, as it computed it (see :class:`CandidateScore`).
+    candidate: np.ndarray | None = None
 
     def terms_held(self, fields: Sequence[object]) -> TermsHeld:
         """What the masks tell, for the postings *fields* in the order the ranker was given them."""
@@ -702,6 +691,23 @@ def _term_bits(q_field: np.ndarray) -> np.ndarray:
     j = np.arange(len(q_field))
     shift = np.where(j < _HELD_BITS, j, _HELD_BITS + q_field).astype(np.uint64)
     return np.left_shift(np.uint64(1), shift)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateScore:
+    """A score the caller gives the candidates of the re-rank (:meth:`Ranker.rank`).
+
+    *compute* gets the candidates (their preselection scores, matches and masks) and returns a
+    number for each. Normalised by its best and weighted by *weight*, it is added to their
+    ranking scores (not to their match); the re-rank fields then score only the *keep* best.
+    It must be cheaper than the re-rank fields, which it spares: at a million sentences the
+    beyond-title coverage of a thousand candidates costs about what the n-grams of two
+    hundred do.
+    """
+
+    compute: Callable[[Ranked], np.ndarray]
+    weight: float
+    keep: int
 
 
 class Ranker:
@@ -766,15 +772,13 @@ class Ranker:
         depth: int,
         *,
         ordered: bool = True,
-        alongside: Callable[[Ranked], np.ndarray] | None = None,
+        candidate: CandidateScore | None = None,
     ) -> Ranked:
         """The *k* best documents for the given fields (index, question terms, weight).
 
         *postings* come in field order (their scores add up in that order). Without *ordered*
-        the *k* best come in no particular order (for a caller that re-ranks them anyway).
-        *alongside* is called with the candidates of the re-rank (their preselection scores,
-        matches and masks) and returns a number for each; it runs beside the scoring of the
-        re-rank fields, and its numbers come back as ``Ranked.alongside``.
+        the *k* best come in no particular order. With a *candidate* score, the *depth*
+        candidates get it before the re-rank fields score the best ``candidate.keep`` of them.
         """
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:
@@ -850,30 +854,31 @@ class Ranker:
                 docs, pre, match, held = docs[chosen], pre[chosen], match[chosen], held[chosen]
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
-        beside: list[np.ndarray] = []
-        pending = None
-        if alongside is not None:
-            candidates = Ranked(docs.astype(np.int64), pre, match, reached, held, tuple(held_terms))
-
-            def pending() -> None:
-                beside.append(np.asarray(alongside(candidates)))
-
+        given = None
+        if candidate is not None:
+            given = np.asarray(
+                candidate.compute(Ranked(docs.astype(np.int64), pre, match, reached, held, tuple(held_terms))),
+                dtype=np.float64,
+            )
+            top = given.max()
+            if top > 0:
+                pre = pre + given * (candidate.weight / top)
+            if rerank and len(docs) > candidate.keep:
+                chosen = best_set(pre, docs, candidate.keep)
+                docs, pre, match, held, given = docs[chosen], pre[chosen], match[chosen], held[chosen], given[chosen]
         for index, tokens, weight in rerank:
             if not weight:
                 continue
-            scores, _holds = index.score_docs(tokens, docs, self.workers, pending)
-            pending = None
+            scores, _holds = index.score_docs(tokens, docs, self.workers)
             top = scores.max() if len(scores) else 0.0
             if top > 0:
                 scaled = scores * (weight / top)
                 pre = pre + scaled
                 match = match + scaled
-        if pending is not None:  # no re-rank field to share the time with
-            pending()
         best = best_positions(pre, docs, k) if ordered else best_set(pre, docs, k)
         return Ranked(
             docs[best].astype(np.int64), pre[best], match[best], reached, held[best], tuple(held_terms),
-            beside[0][best] if beside else None,
+            given[best] if given is not None else None,
         )
 
 

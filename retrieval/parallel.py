@@ -6,8 +6,7 @@ The kernels are numba functions that release the GIL, so plain threads run them 
 Parts are cut so that each gives the same result as the whole would (contiguous ranges of
 documents), and the caller's thread always runs the first part itself, so a question makes
 progress even when every worker is busy; several questions at once share the workers (a part
-may then wait its turn). A kernel can also divide its work as it goes (:meth:`Workers.share`):
-then a worker does other work of the question first while the caller starts on the kernel.
+may then wait its turn). A kernel can also divide its work as it goes (:meth:`Workers.share`).
 ``SEARCH_THREADS=1`` runs everything on the caller's thread.
 """
 
@@ -47,42 +46,28 @@ class Workers:
             results = [f.result() for f in futures]
         return [first, *results]
 
-    def share(self, func: Callable[..., object], arguments: tuple, helpers: int, alongside: Callable[[], T]) -> T:
+    def share(self, func: Callable[..., object], arguments: tuple, helpers: int) -> None:
         """Runs ``func(*arguments)`` on this thread and on up to *helpers* workers, for a kernel
         whose simultaneous calls divide its work among themselves (they take runs of it from a
-        shared counter, see :func:`retrieval.compiled.fetch_add`), and returns what *alongside*
-        returns.
+        shared counter, see :func:`retrieval.compiled.fetch_add`).
 
-        This thread starts on the kernel at once while the first worker runs *alongside* and
-        then joins the kernel: the kernel releases the GIL, so the other work's Python runs
-        beside it without waiting for a worker to get the GIL back from this thread's Python.
-        A worker that has not started by the end (busy with another question) is cancelled,
-        and *alongside* is then run here.
+        This thread starts at once and, with the others' runs taken, finishes what is left: a
+        worker that has not started by then (busy with another question) is cancelled rather
+        than waited for.
         """
         helpers = min(helpers, self.threads - 1)
         if helpers <= 0:
-            result = alongside()
             func(*arguments)
-            return result
-
-        def first() -> T:
-            value = alongside()
-            func(*arguments)
-            return value
-
+            return
         pool = self._pool()
-        futures = [pool.submit(first)] + [pool.submit(func, *arguments) for _ in range(helpers - 1)]
+        futures = [pool.submit(func, *arguments) for _ in range(helpers)]
         try:
             func(*arguments)
         finally:
             # Never return while a worker still writes into arrays the caller will read.
-            for future in futures[1:]:
+            for future in futures:
                 if not future.cancel():
                     future.result()
-            here = futures[0].cancel()
-            if not here:
-                futures[0].exception()  # waits for it without raising over this thread's error
-        return alongside() if here else futures[0].result()
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

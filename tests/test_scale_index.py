@@ -257,23 +257,44 @@ def test_only_a_field_with_a_positive_best_makes_a_document_a_candidate(before):
 
 
 @pytest.mark.parametrize("ordered", [True, False])
-def test_the_work_done_alongside_the_re_rank_comes_back_for_the_documents_returned(ordered):
-    # The caller's numbers are computed for the re-rank's candidates and must follow them into
-    # the (smaller, reordered) result.
+def test_a_candidate_score_ranks_the_candidates_before_the_ngrams_score_the_best_few(ordered):
+    # The caller's numbers are computed for every candidate, added (normalised, weighted) before
+    # the n-grams, which then score only the best few; the numbers follow the documents returned.
+    from retrieval.index import CandidateScore
+
     index = SearchIndex(*records(seed_texts()), CONFIG)
     fields = [(f, a.terms(QUERIES[1]), 1.0) for f, a in zip(index.fields, index.analyzers, strict=True)]
     postings = [field for field in fields if isinstance(field[0], BM25Index)]
     rerank = [field for field in fields if isinstance(field[0], ComposedIndex)]
     assert postings and rerank
-    seen = []
+    seen, scored = [], []
+    pre, given = {}, {}
 
-    def alongside(candidates):
+    def compute(candidates):
         seen.append(len(candidates.docs))
-        return candidates.docs * 10.0 + 1
+        # The worst by the fields get the most: a heavy weight puts them first.
+        values = candidates.scores.max() - candidates.scores
+        pre.update(zip(candidates.docs.tolist(), candidates.scores.tolist(), strict=True))
+        given.update(zip(candidates.docs.tolist(), values.tolist(), strict=True))
+        return values
 
-    ranked = index._ranker.rank(postings, rerank, None, 0.0, 3, 50, ordered=ordered, alongside=alongside)
-    assert seen and seen[0] > 3 and len(ranked.docs) == 3
-    assert ranked.alongside.tolist() == (ranked.docs * 10.0 + 1).tolist()
+    original = ComposedIndex.score_docs
+
+    def counting(self, tokens, docs, workers=None):
+        scored.append(len(docs))
+        return original(self, tokens, docs, workers)
+
+    ComposedIndex.score_docs = counting
+    try:
+        ranked = index._ranker.rank(
+            postings, rerank, None, 0.0, 3, 50, ordered=ordered, candidate=CandidateScore(compute, 100.0, 4)
+        )
+    finally:
+        ComposedIndex.score_docs = original
+    assert seen and seen[0] > 4 and scored == [4] and len(ranked.docs) == 3
+    worst = sorted(pre, key=lambda d: (pre[d], d))[:4]
+    assert set(ranked.docs.tolist()) <= set(worst)
+    assert ranked.candidate.tolist() == [given[d] for d in ranked.docs.tolist()]
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
@@ -293,7 +314,7 @@ def test_the_best_few_are_chosen_exactly_among_many_ties(k):
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
     # Every question split however small: ranges of 7-document blocks, candidates taken by the
-    # threads two at a time, with the beyond-title coverage computed meanwhile or not at all.
+    # threads two at a time, with the beyond-title coverage before the n-grams or not at all.
     from dataclasses import replace
 
     import retrieval.index
@@ -306,8 +327,8 @@ def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
     articles, sentences = records(texts)
     questions = random_questions(texts, 11, "", 0, (1, 6), 40)
     # Every candidate re-ranked, or the best five of the parts' best.
-    for depth, beyond in ((1000, 0.0), (5, 0.0), (1000, 2.5)):
-        config = replace(CONFIG, rerank_depth=depth, beyond_title_weight=beyond)
+    for depth, beyond, ngrams in ((1000, 0.0, 200), (5, 0.0, 200), (1000, 2.5, 1000), (1000, 2.5, 5)):
+        config = replace(CONFIG, rerank_depth=depth, beyond_title_weight=beyond, ngram_depth=ngrams)
         alone = SearchIndex(articles, sentences, config)
         split = SearchIndex(articles, sentences, replace(config, threads=threads), parts=alone.parts)
         assert split.workers.threads == threads
@@ -319,14 +340,15 @@ def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
 
 
 def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
-    # Another question holds the only worker: the caller does its own work, then scores every
-    # run itself and returns without waiting for the worker (its share, still queued, is dropped).
+    # Another question holds the only worker: the caller scores every run itself and returns
+    # without waiting for the worker (its share, still queued, is dropped).
     import threading
 
     import retrieval.index
     from retrieval.parallel import Workers
 
     monkeypatch.setattr(retrieval.index, "_RUN", 2)
+    monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
     texts = seed_texts()
     field = build(texts).fields[1]
     assert isinstance(field, ComposedIndex)
@@ -336,8 +358,8 @@ def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
     workers = Workers(2)
     release = threading.Event()
     busy = workers._pool().submit(release.wait)
-    done, beside = [], []
-    asking = threading.Thread(target=lambda: done.append(field.score_docs(query, docs, workers, lambda: beside.append(1))))
+    done = []
+    asking = threading.Thread(target=lambda: done.append(field.score_docs(query, docs, workers)))
     try:
         asking.start()
         asking.join(timeout=30)
@@ -346,31 +368,9 @@ def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
         release.set()
         busy.result()
         asking.join()
-    assert beside == [1]
     np.testing.assert_array_equal(done[0][0], alone[0])
     np.testing.assert_array_equal(done[0][1], alone[1])
     assert alone[1].any() and not alone[1].all()
-
-
-def test_a_free_worker_does_the_work_alongside_while_the_caller_scores(monkeypatch):
-    # The caller starts on the kernel at once (it releases the GIL) and the worker runs the
-    # other work's Python beside it, then joins the scoring: the scores are one thread's.
-    import threading
-
-    import retrieval.index
-    from retrieval.parallel import Workers
-
-    monkeypatch.setattr(retrieval.index, "_RUN", 2)
-    texts = seed_texts()
-    field = build(texts).fields[1]
-    query = Analyzer("ngram").terms(QUERIES[0])
-    docs = np.arange(len(texts))
-    alone = field.score_docs(query, docs)
-    where = []
-    shared = field.score_docs(query, docs, Workers(2), lambda: where.append(threading.get_ident()))
-    assert where and where != [threading.get_ident()]
-    np.testing.assert_array_equal(shared[0], alone[0])
-    np.testing.assert_array_equal(shared[1], alone[1])
 
 
 @pytest.mark.parametrize("threads", [1, 2])

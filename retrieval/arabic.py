@@ -247,6 +247,8 @@ class Analyzer:
         self.kind = kind
         self._stop_words = stop_words
         self._stem = STEMMERS.get(kind, STEMMERS["none"])
+        # Light stemming only cuts letters off the ends: a word's term is part of the word.
+        self.terms_inside_words = kind in ("light", "none")
 
     def __repr__(self) -> str:
         return f"Analyzer({self.kind!r})"

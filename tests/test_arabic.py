@@ -109,6 +109,16 @@ def _nltk_isri():
     return ISRIStemmer().stem
 
 
+@given(st.one_of(_ARABIC_WORDS, st.text()))
+def test_a_light_stem_is_part_of_its_word(word):
+    # Highlighting skips the stemmer for words that contain none of the question's terms.
+    analyzer = Analyzer("light")
+    assert analyzer.terms_inside_words and not Analyzer("root").terms_inside_words
+    word = normalize(word)
+    for term in analyzer.word_terms(word):
+        assert term in word
+
+
 @settings(max_examples=500, deadline=None)  # the first example loads NLTK
 @given(st.one_of(_ARABIC_WORDS, st.sampled_from(["وبالمستشفيات", "أكلوا", "إستخدام", "آمنوا", "كانت", "فيها", "ال"])))
 def test_roots_are_nltks_isri_roots(word):

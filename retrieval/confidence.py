@@ -21,7 +21,7 @@ import numpy as np
 
 from .aliases import AliasTable
 from .arabic import STOP_WORDS, Token, light_stem, root_stem, tokenize
-from .index import BM25Index, ComposedIndex, TermsHeld, credits_from_holds
+from .index import BM25Index, ComposedIndex, TermsHeld, coverage_beyond, credits_from_holds
 
 ROOT_CREDIT = 0.7  # same root, different stem: related, not the same word
 TYPO_MIN_OVERLAP = 0.5  # trigram Jaccard from which a near spelling counts
@@ -152,27 +152,13 @@ class IndexedCoverage:
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):
             return np.zeros((len(docs), len(question.words)))
-        # Probes: the question's words, then every alternative spelling's words.
-        probes = list(question.words)
-        alternative_columns = []
-        for alts in question.alternatives:
-            alternative_columns.append(list(range(len(probes), len(probes) + len(alts))))
-            probes.extend(alts)
-        stems = self.stems.vocabulary
-        roots = self.roots.vocabulary
-        grams = self.grams.vocabulary
-        stem_ids = [stems.get(w.stem, -1) for w in probes]
-        root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
-        if held is None:
-            same_stem, same_root = self.stems.holds(stem_ids, docs), self.roots.holds(root_ids, docs)
-        else:
-            same_stem, same_root = held.holds(self.stems, stem_ids, docs), held.holds(self.roots, root_ids, docs)
+        probes, alternative_columns, same_stem, same_root = self._probe_holds(question, docs, held)
         if not near:
             # A thousand candidates: one compiled pass instead of a numpy step per column.
-            alt_indptr = np.zeros(len(alternative_columns) + 1, dtype=np.int64)
-            alt_indptr[1:] = np.cumsum([len(c) for c in alternative_columns])
-            alt_probes = np.array([p for c in alternative_columns for p in c], dtype=np.int64)
-            return credits_from_holds(same_stem, same_root, len(question.words), alt_indptr, alt_probes, ROOT_CREDIT)
+            return credits_from_holds(
+                same_stem, same_root, len(question.words), *_flat_columns(alternative_columns), ROOT_CREDIT
+            )
+        grams = self.grams.vocabulary
         credit = np.where(same_root, ROOT_CREDIT, 0.0)
         trigrams = [
             ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
@@ -186,6 +172,48 @@ class IndexedCoverage:
             if columns:
                 out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
         return out
+
+
+    def beyond_title(
+        self, question: QuestionProfile, docs: Sequence[int], titled: np.ndarray, held: TermsHeld | None = None
+    ) -> np.ndarray:
+        """:func:`~retrieval.beyond_title.beyond_title_coverage` of the credits without near
+        spellings (``credits(..., near=False)``), in one compiled pass over *docs*."""
+        docs = np.asarray(docs, dtype=np.int64)
+        if not question.words or not len(docs):
+            return np.zeros(len(docs))
+        _probes, alternative_columns, same_stem, same_root = self._probe_holds(question, docs, held)
+        return coverage_beyond(
+            same_stem, same_root, len(question.words), *_flat_columns(alternative_columns), ROOT_CREDIT,
+            np.ascontiguousarray(titled, dtype=np.bool_), np.asarray(question.weights, dtype=np.float64),
+        )
+
+    def _probe_holds(
+        self, question: QuestionProfile, docs: np.ndarray, held: TermsHeld | None
+    ) -> tuple[list[_Word], list[list[int]], np.ndarray, np.ndarray]:
+        """The probes (the question's words, then every alternative spelling's words), each
+        word's columns of alternatives, and whether each of *docs* has each probe's stem and root."""
+        probes = list(question.words)
+        alternative_columns = []
+        for alts in question.alternatives:
+            alternative_columns.append(list(range(len(probes), len(probes) + len(alts))))
+            probes.extend(alts)
+        stems = self.stems.vocabulary
+        roots = self.roots.vocabulary
+        stem_ids = [stems.get(w.stem, -1) for w in probes]
+        root_ids = [roots.get(w.root, -1) if len(w.root) >= 3 else -1 for w in probes]
+        if held is None:
+            same_stem, same_root = self.stems.holds(stem_ids, docs), self.roots.holds(root_ids, docs)
+        else:
+            same_stem, same_root = held.holds(self.stems, stem_ids, docs), held.holds(self.roots, root_ids, docs)
+        return probes, alternative_columns, same_stem, same_root
+
+
+def _flat_columns(columns: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of columns as (indptr, flat) arrays for the compiled kernels."""
+    indptr = np.zeros(len(columns) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(c) for c in columns])
+    return indptr, np.array([p for c in columns for p in c], dtype=np.int64)
 
 
 class WordCredits:

@@ -217,6 +217,8 @@ class SearchIndex:
         """
         docs = np.asarray(docs, dtype=np.int64)
         titled = title_holds(asked, self._title_index, self.doc_article[docs])
+        if self._indexed_coverage is not None:
+            return self._indexed_coverage.beyond_title(asked, docs, titled, held)
         return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False, held=held), titled)
 
     @cached_property

@@ -103,6 +103,28 @@ def test_read_from_the_index_or_from_the_text_it_is_the_same_number(tuned):
         assert a.tolist() == pytest.approx(b.tolist())
 
 
+def test_the_compiled_pass_gives_the_coverage_of_the_credits(tuned):
+    # One pass over the candidates instead of the credits array and numpy steps: same numbers,
+    # with alternative spellings (an alias group), titles holding some words and none.
+    from retrieval.aliases import AliasTable
+
+    index = build(replace(search_config(Settings()), fields=tuned.config.fields))
+    index.aliases = AliasTable([("نيويورك", "نيو يورك", "New York")])
+    docs = np.arange(len(index))
+    checked = 0
+    for question in (
+        "متى توفي جبران خليل جبران؟", "كيف ينتقل مرض السل؟", "أين تقع نيو يورك؟", "New York مستشفى جبران",
+        "بوسطن باريس الرسم", "؟",
+    ):
+        asked = profile(question, index.idf, index.aliases)
+        titled = title_holds(asked, index._title_index, index.doc_article[docs])
+        expected = beyond_title_coverage(asked.weights, index.credits(asked, docs, near=False), titled)
+        got = index._indexed_coverage.beyond_title(asked, docs, titled)
+        assert got.tolist() == pytest.approx(expected.tolist(), abs=1e-12), question
+        checked += bool(any(asked.alternatives)) + bool(expected.any())
+    assert checked >= 5
+
+
 def test_the_confidence_of_reranked_hits_is_the_sentences_own_coverage(tuned):
     question = "متى توفي جبران خليل جبران؟"
     for hit in tuned.search(question, 5).hits:

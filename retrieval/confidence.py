@@ -178,13 +178,12 @@ class IndexedCoverage:
         self, question: QuestionProfile, docs: Sequence[int], titled: np.ndarray, held: TermsHeld | None = None
     ) -> np.ndarray:
         """:func:`~retrieval.beyond_title.beyond_title_coverage` of the credits without near
-        spellings (``credits(..., near=False)``), in one compiled pass over *docs*."""
+        spellings (``credits(..., near=False)``), compiled."""
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):
             return np.zeros(len(docs))
-        _probes, alternative_columns, same_stem, same_root = self._probe_holds(question, docs, held)
         return coverage_beyond(
-            same_stem, same_root, len(question.words), *_flat_columns(alternative_columns), ROOT_CREDIT,
+            self.credits(question, docs, near=False, held=held),
             np.ascontiguousarray(titled, dtype=np.bool_), np.asarray(question.weights, dtype=np.float64),
         )
 

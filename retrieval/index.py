@@ -1364,19 +1364,6 @@ def _records_hold(records, doc_indptr, doc_words, terms, docs):  # pragma: no co
 
 
 @_kernel
-def _word_credit(same_stem, same_root, d, i, alt_indptr, alt_probes, root_credit):  # pragma: no cover - compiled
-    c = 1.0 if same_stem[d, i] else (root_credit if same_root[d, i] else 0.0)
-    if alt_indptr[i + 1] > alt_indptr[i]:
-        low = np.inf
-        for q in range(alt_indptr[i], alt_indptr[i + 1]):
-            p = alt_probes[q]
-            a = 1.0 if same_stem[d, p] else (root_credit if same_root[d, p] else 0.0)
-            low = min(low, a)
-        c = max(c, low)
-    return c
-
-
-@_kernel
 def credits_from_holds(same_stem, same_root, n_words, alt_indptr, alt_probes, root_credit):  # pragma: no cover
     """Each question word's credit per document, as float[docs, words], from whether each
     probe word (the question's words, then their alternative spellings) has the same stem or
@@ -1386,27 +1373,32 @@ def credits_from_holds(same_stem, same_root, n_words, alt_indptr, alt_probes, ro
     out = np.zeros((n_docs, n_words))
     for d in range(n_docs):
         for i in range(n_words):
-            out[d, i] = _word_credit(same_stem, same_root, d, i, alt_indptr, alt_probes, root_credit)
+            c = 1.0 if same_stem[d, i] else (root_credit if same_root[d, i] else 0.0)
+            if alt_indptr[i + 1] > alt_indptr[i]:
+                low = np.inf
+                for q in range(alt_indptr[i], alt_indptr[i + 1]):
+                    p = alt_probes[q]
+                    a = 1.0 if same_stem[d, p] else (root_credit if same_root[d, p] else 0.0)
+                    low = min(low, a)
+                c = max(c, low)
+            out[d, i] = c
     return out
 
 
 @_kernel
-def coverage_beyond(
-    same_stem, same_root, n_words, alt_indptr, alt_probes, root_credit, titled, weights
-):  # pragma: no cover - compiled
+def coverage_beyond(credits, titled, weights):  # pragma: no cover - compiled
     """Per document, the weighted share of the question words its title does not hold (*titled*,
-    bool[docs, words]) that the credits of :func:`credits_from_holds` cover; 0 when the title
-    holds them all. One pass: the credits of a thousand candidates are never stored."""
-    n_docs = same_stem.shape[0]
+    bool[docs, words]) that *credits* (float[docs, words]) cover; 0 when the title holds them
+    all. One pass instead of numpy steps over the arrays of a thousand candidates."""
+    n_docs, n_words = credits.shape
     out = np.zeros(n_docs)
     for d in range(n_docs):
         total = 0.0
         covered = 0.0
         for i in range(n_words):
-            if titled[d, i]:
-                continue
-            total += weights[i]
-            covered += _word_credit(same_stem, same_root, d, i, alt_indptr, alt_probes, root_credit) * weights[i]
+            if not titled[d, i]:
+                total += weights[i]
+                covered += credits[d, i] * weights[i]
         if total > 0:
             out[d] = covered / total
     return out

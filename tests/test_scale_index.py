@@ -375,9 +375,10 @@ def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_hold_them(threads, monkeypatch):
-    # The beyond-title coverage of a thousand candidates takes their stems and roots from the
-    # masks the postings pass records; searching the postings for them must rank the same,
-    # split between threads over 7-document blocks, and past the 64 question terms with a bit.
+    # The beyond-title coverage of a thousand candidates, and the hits' confidence, take their
+    # stems and roots from the masks the postings pass records; searching the postings for them
+    # must rank the same, split between threads over 7-document blocks, and past the 64
+    # question terms with a bit.
     from dataclasses import replace
 
     from retrieval.index import TermsHeld
@@ -391,13 +392,14 @@ def test_beyond_title_reads_the_terms_the_postings_pass_found_as_the_postings_ho
     rng = random.Random(5)
     words = " ".join(texts).split()
     questions = random_questions(texts, 7, "", 0, (1, 8), 40) + [" ".join(rng.sample(words, 90)) for _ in range(3)]
-    recorded = [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions]
+    # The hits' confidence reads the same masks.
+    recorded = [[(h.doc, h.score, h.confidence) for h in index.search(q, 10).hits] for q in questions]
 
     def nothing_recorded(self, index, term_ids):
         return np.zeros(len(term_ids), dtype=np.uint64), [c for c, t in enumerate(term_ids) if t >= 0]
 
     monkeypatch.setattr(TermsHeld, "term_masks", nothing_recorded)
-    assert [[(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions] == recorded
+    assert [[(h.doc, h.score, h.confidence) for h in index.search(q, 10).hits] for q in questions] == recorded
 
 
 def test_article_context_is_the_normalised_article_score_plus_the_title_share():

@@ -173,7 +173,6 @@ class IndexedCoverage:
                 out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
         return out
 
-
     def beyond_title(
         self, question: QuestionProfile, docs: Sequence[int], titled: np.ndarray, held: TermsHeld | None = None
     ) -> np.ndarray:

@@ -190,8 +190,8 @@ class SearchIndex:
     def _coverages(self, asked: QuestionProfile, docs: Sequence[int], held: TermsHeld | None = None) -> list[float]:
         credits = self.credits(asked, docs, held=held)
         if self.config.title_in_confidence:
-            held = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
-            credits = np.maximum(credits, held)
+            titled = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
+            credits = np.maximum(credits, titled)
         return coverage_from_credits(asked.weights, credits).tolist()
 
     def credits(

@@ -268,10 +268,11 @@ class BM25Index:
 
     def top_k(self, tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The *k* best documents, ties broken by the lower document id."""
-        terms, counts = self.query(tokens)
-        if not len(terms) or k <= 0:
+        ids = self.term_ids(tokens)
+        if not ids or k <= 0:
             return []
-        floor = self.floor(self.term_ids(tokens))
+        terms = np.fromiter(ids.keys(), dtype=np.int64, count=len(ids))
+        counts = np.fromiter(ids.values(), dtype=np.float64, count=len(ids))
         # Summed a block of documents at a time, as the ranker does: at a million documents a
         # corpus-sized array of sums costs a cache miss per posting (several times slower, and
         # at the mercy of whatever else the machine's caches hold).
@@ -280,15 +281,15 @@ class BM25Index:
         if scratch is None:
             scratch = self._local.blocks = _Scratch(1)
         scratch.room(min(rows, self.n_docs))
+        one_field = np.zeros(len(terms), dtype=np.int64)
         n = _collect(
-            (self._indptr,), (self._indices,), (self._data,), np.zeros(len(terms), dtype=np.int64), terms, counts,
-            _term_bits(np.zeros(len(terms), dtype=np.int64)), 0, self.n_docs,
-            scratch.block_sums, scratch.block_held, scratch.block_docs, scratch.docs, scratch.held, scratch.sums,
-            np.full(1, -np.inf),
+            (self._indptr,), (self._indices,), (self._data,), one_field, terms, counts,
+            np.ones(len(terms), dtype=np.uint64),  # which term a document holds is not asked here
+            0, self.n_docs, scratch.block_sums, scratch.block_held, scratch.block_docs,
+            scratch.docs, scratch.held, scratch.sums, np.full(1, -np.inf),
         )
-        docs, values = _top_rows(scratch.docs, scratch.sums, n, floor, k)  # a heap: no sort of all n
-        order = np.lexsort((docs, -values))
-        return [(int(docs[i]), float(values[i])) for i in order]
+        docs, values = _top_rows(scratch.docs, scratch.sums, n, self.floor(ids), k)
+        return list(zip(docs.tolist(), values.tolist(), strict=True))
 
 
 class ComposedIndex:
@@ -1183,7 +1184,7 @@ def _compact_articles(doc_article: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 @_kernel
 def _top_rows(rows, sums, n, floor, k):  # pragma: no cover - compiled
     """The *k* best of the first *n* rows of :func:`_collect` (one field) by sum + floor, as
-    (docs, values)."""
+    (docs, values), best first (equal values: the lower document first)."""
     size = min(k, n)
     values = np.empty(size)
     docs = np.empty(size, dtype=np.int64)
@@ -1196,6 +1197,10 @@ def _top_rows(rows, sums, n, floor, k):  # pragma: no cover - compiled
         if filled == size and _worse(value, doc, values[0], docs[0]):
             continue
         filled = _offer(values, docs, spare, filled, size, value, doc, 0.0)
+    # Take the worst off the top until the heap is empty: the best end up first.
+    for last in range(filled - 1, 0, -1):
+        _swap(values, docs, spare, 0, last)
+        _sift_down(values, docs, spare, last, 0)
     return docs, values
 
 

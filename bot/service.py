@@ -86,15 +86,19 @@ def search_config(settings: Settings) -> SearchConfig:
     (weight 1) absorb typos and affixes, and the article's own score (2.0), a match on its
     title (7.0) and, for "ما هو X", its opening sentence (0.6) supply the context a single
     sentence lacks; the coverage of what the question asks beyond the article's title (2.5)
-    then picks the sentence within the article. ISRI roots (0.15) catch derivations. The
-    confidence reads a sentence with its article's title (see the README's calibration).
+    then picks the sentence within the article. ISRI roots (0.15) catch derivations
+    ("عاصمتها" for "عاصمة"); a root found in more than 5% of the sentences only adds to the
+    sentences other terms reach: alone it says little, and at a million sentences such roots
+    hold over a third of a question's postings (ARCD is unchanged at 5%; at 0% P@1 falls by
+    0.002 and MRR by 0.005). The confidence reads a sentence with its article's title (see
+    the README's calibration).
     """
     params = BM25Params(settings.bm25_variant, settings.bm25_k1, settings.bm25_b)
     return SearchConfig(
         fields=(
             FieldConfig("light", 1.0, params),
             FieldConfig("ngram", 1.0, params),
-            FieldConfig("root", 0.15, params),
+            FieldConfig("root", 0.15, params, reach=0.05),
         ),
         article_weight=2.0,
         title_weight=7.0,

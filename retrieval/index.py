@@ -285,6 +285,7 @@ class BM25Index:
         n = _collect(
             (self._indptr,), (self._indices,), (self._data,), one_field, terms, counts,
             np.ones(len(terms), dtype=np.uint64),  # which term a document holds is not asked here
+            np.zeros(len(terms), dtype=np.uint64),  # every term reaches documents
             0, self.n_docs, scratch.block_sums, scratch.block_held, scratch.block_docs,
             scratch.docs, scratch.held, scratch.sums, np.full(1, -np.inf),
         )
@@ -783,32 +784,52 @@ class Ranker:
         *,
         ordered: bool = True,
         candidate: CandidateScore | None = None,
+        reach: Sequence[float] | None = None,
     ) -> Ranked:
         """The *k* best documents for the given fields (index, question terms, weight).
 
         *postings* come in field order (their scores add up in that order). Without *ordered*
         the *k* best come in no particular order. With a *candidate* score, the *depth*
         candidates get it before the re-rank fields score the best ``candidate.keep`` of them.
+
+        *reach* (per postings field, default 1.0) is the largest share of the documents a term
+        of the field may be found in and still reach documents on its own: a more common term
+        only adds to the documents the other terms reach, and its field is normalised by its
+        best among them. Should no term reach anything, every term does.
         """
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
         if len(postings) > self.n_fields:
             raise ValueError("more postings fields than the ranker was made for")
-        query_field, query_terms, query_counts = [], [], []
-        held_terms: list[tuple[int, int]] = []
+        shares = list(reach) if reach is not None else [1.0] * len(postings)
+        if len(shares) != len(postings):
+            raise ValueError("one reach share per postings field")
+        query_field, query_terms, query_counts, query_reach = [], [], [], []
         rows = 0
         for f, (index, tokens, weight) in enumerate(postings):
             if not weight:
                 continue
             terms, counts = index.query(tokens)
+            found_in = index._indptr[terms + 1] - index._indptr[terms]
             query_field.append(np.full(len(terms), f, dtype=np.int64))
             query_terms.append(terms)
             query_counts.append(counts)
-            held_terms.extend((f, int(t)) for t in terms)
-            rows += int((index._indptr[terms + 1] - index._indptr[terms]).sum())
+            query_reach.append(found_in <= shares[f] * self.n_docs)
+            rows += int(found_in.sum())
         if not rows:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
+        q_field, q_term, q_count = (np.concatenate(part) for part in (query_field, query_terms, query_counts))
+        reaching = np.concatenate(query_reach)
+        if not reaching.any():
+            reaching[:] = True
+        # The terms that reach documents come first (in field order, then question order): within
+        # a block of documents, a term that only adds must find the documents already marked.
+        order = np.argsort(~reaching, kind="stable")
+        q_field, q_term, q_count, reaching = q_field[order], q_term[order], q_count[order], reaching[order]
+        held_terms = list(zip(q_field.tolist(), q_term.tolist(), strict=True))
+        bits = _term_bits(q_field)
+        gates = np.where(reaching, np.uint64(0), np.bitwise_or.reduce(bits[reaching], initial=np.uint64(0)))
         # Each part sums the postings of its own range of documents (the same sums as one pass),
         # then keeps its best; the best of those are the best of all.
         ranges = self._ranges(self.workers.parts(rows, self.SMALLEST_PART))
@@ -818,12 +839,10 @@ class Ranker:
         # numba wants one type for every member of a tuple: a field without weight lends
         # its arrays but no terms.
         fields = [index for index, _tokens, _weight in postings] + [postings[0][0]] * (self.n_fields - len(postings))
-        q_field = np.concatenate(query_field)
-        bits = _term_bits(q_field)
         shared = (
             tuple(index._indptr for index in fields), tuple(index._indices for index in fields),
             tuple(index._data for index in fields),
-            q_field, np.concatenate(query_terms), np.concatenate(query_counts), bits,
+            q_field, q_term, q_count, bits, gates.astype(np.uint64),
         )
         tops = [np.full(self.n_fields, -np.inf) for _ in ranges]
         counts = self.workers.run(
@@ -922,7 +941,7 @@ def _accumulate_dense(indptr, indices, data, terms, counts, out):  # pragma: no 
 
 @_kernel
 def _collect(
-    indptrs, indices, data, q_field, q_term, q_count, q_bit, lo, hi, block_sums, block_held, block_docs,
+    indptrs, indices, data, q_field, q_term, q_count, q_bit, q_gate, lo, hi, block_sums, block_held, block_docs,
     docs, held, sums, top,
 ):  # pragma: no cover - compiled
     """Sums the postings of every (field, term) of a question, one block of documents at a time,
@@ -930,7 +949,8 @@ def _collect(
 
     Writes a row per document reached (its id, the *q_bit* of every question term it holds and
     each field's sum) into *docs*, *held* and *sums*, in block order; keeps each field's best sum
-    in *top*.
+    in *top*. A term with a nonzero *q_gate* only adds to documents that already hold a term of
+    one of those bits (terms before it in the question): alone, it reaches nothing.
     Returns the number of rows. Within a document a field's postings add up in question-term
     order, as a term-at-a-time pass would add them, so the sums are the same to the last bit.
     """
@@ -968,19 +988,33 @@ def _collect(
             weights = data[f]
             c = q_count[j]
             bit = q_bit[j]
-            while p < e:
-                d = ids[p]
-                if d >= stop:
-                    break
-                o = d - start
-                mark = block_held[o]
-                # Branch-free: whether a document is new in the block is a coin toss where
-                # two fields' postings meet, and a mispredicted branch costs more than a store.
-                block_docs[m] = o
-                m += mark == 0
-                block_held[o] = mark | bit
-                block_sums[o, f] += c * weights[p]
-                p += 1
+            gate = q_gate[j]
+            if gate:
+                while p < e:
+                    d = ids[p]
+                    if d >= stop:
+                        break
+                    o = d - start
+                    mark = block_held[o]
+                    # Branch-free too: adding zero leaves a sum as it was, to the last bit.
+                    hit = (mark & gate) != 0
+                    block_held[o] = mark | (bit * hit)
+                    block_sums[o, f] += (c * weights[p]) * hit
+                    p += 1
+            else:
+                while p < e:
+                    d = ids[p]
+                    if d >= stop:
+                        break
+                    o = d - start
+                    mark = block_held[o]
+                    # Branch-free: whether a document is new in the block is a coin toss where
+                    # two fields' postings meet, and a mispredicted branch costs more than a store.
+                    block_docs[m] = o
+                    m += mark == 0
+                    block_held[o] = mark | bit
+                    block_sums[o, f] += c * weights[p]
+                    p += 1
             at[j] = p
         for i in range(m):
             o = block_docs[i]

@@ -50,6 +50,10 @@ class FieldConfig:
     analyzer: str
     weight: float = 1.0
     params: BM25Params = field(default_factory=BM25Params)
+    # The largest share of the sentences a term of the field may be found in and still make a
+    # sentence a candidate on its own; a more common one only adds to the sentences other terms
+    # reach (see :meth:`~retrieval.index.Ranker.rank`).
+    reach: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +267,13 @@ class SearchIndex:
             return SearchResult([], primary_terms, known)
         postings: list = []
         rerank: list = []
+        reach: list[float] = []
         for analyzer, index, cfg in zip(self.analyzers, self.fields, self.config.fields, strict=True):
             if cfg.weight:
                 group = rerank if isinstance(index, ComposedIndex) else postings
                 group.append((index, analyzer.terms(expanded), cfg.weight))
+                if group is postings:
+                    reach.append(cfg.reach)
         cfg = self.config
         lead = cfg.lead_weight if cfg.lead_weight and self._is_definition(question) else 0.0
         asked = profile(question, self.idf, self.aliases, found)
@@ -280,7 +287,7 @@ class SearchIndex:
         beyond = CandidateScore(beyond_title, cfg.beyond_title_weight, cfg.ngram_depth)
         best = self._ranker.rank(
             postings, rerank, self._article_extra(expanded, primary_terms), lead, k, cfg.rerank_depth,
-            candidate=beyond if cfg.beyond_title_weight else None,
+            candidate=beyond if cfg.beyond_title_weight else None, reach=reach,
         )
         if not len(best.docs):
             return SearchResult([], primary_terms, known)

@@ -5,6 +5,7 @@ processes) must give every field the terms ``Analyzer.terms`` gives; the n-gram 
 postings must score like a postings index; the ranking kernels must rank like a dense sum.
 """
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -181,25 +182,55 @@ def test_article_index_equals_articles_as_documents():
 
 def dense_reference(index: SearchIndex, question: str, k: int) -> list[tuple[int, float]]:
     """The ranking as the index computed it before the kernels: every field scores every
-    sentence, each normalised by its best, summed with the context (n-grams over all)."""
+    sentence, each normalised by its best, summed with the context (n-grams over all).
+
+    A stem-field term found in more of the sentences than its field's ``reach`` share only adds
+    to the sentences the other terms reach (after them), unless no term reaches any."""
     expanded = index.expand(question)
     terms = frozenset(index.primary.terms(expanded))
-    total = np.zeros(len(index))
-    reached = np.zeros(len(index), dtype=bool)
+    n = len(index)
     fields = list(zip(index.analyzers, index.fields, index.config.fields, strict=True))
-    # Stem fields first: they decide which sentences are candidates at all.
-    fields.sort(key=lambda f: isinstance(f[1], ComposedIndex))
+    stems = [(field, cfg, *field.query(a.terms(expanded))) for a, field, cfg in fields if not isinstance(field, ComposedIndex)]
+    stems = [(field, cfg, ids, counts) for field, cfg, ids, counts in stems if cfg.weight]
+
+    def postings(field, term):
+        span = slice(field._indptr[term], field._indptr[term + 1])
+        return field._indices[span], field._data[span].astype(np.float64)
+
+    reaching = [[len(postings(f, t)[0]) <= cfg.reach * n for t in ids] for f, cfg, ids, _ in stems]
+    if not any(any(r) for r in reaching):
+        reaching = [[True] * len(r) for r in reaching]
+    reached = np.zeros(n, dtype=bool)
+    for (field, _cfg, ids, _counts), reach in zip(stems, reaching, strict=True):
+        for term, reaches in zip(ids, reach, strict=True):
+            if reaches:
+                reached[postings(field, term)[0]] = True
+    total = np.zeros(n)
+    counted = np.zeros(n, dtype=bool)
+    for (field, cfg, ids, counts), reach in zip(stems, reaching, strict=True):
+        sums = np.zeros(n)
+        holds = np.zeros(n, dtype=bool)
+        for first in (True, False):  # the terms that reach, then the others, each in question order
+            for term, count, reaches in zip(ids, counts, reach, strict=True):
+                if reaches == first:
+                    docs, weights = postings(field, term)
+                    keep = reached[docs]
+                    sums[docs[keep]] += count * weights[keep]
+                    holds[docs[keep]] = True
+        best = sums[reached].max() if reached.any() else 0.0
+        if best > 0:
+            total += sums * (cfg.weight / best)
+            counted |= holds
     for analyzer, field, cfg in fields:
-        docs, scores = field.score(analyzer.terms(expanded), with_floor=False)
-        if isinstance(field, ComposedIndex):  # re-ranks the candidates, normalised by their best
-            keep = reached[docs]
-            docs, scores = docs[keep], scores[keep]
-        if len(docs) == 0 or cfg.weight == 0 or scores.max() <= 0:
+        if not isinstance(field, ComposedIndex) or not cfg.weight:
             continue
-        total[docs] += scores * (cfg.weight / scores.max())
-        if not isinstance(field, ComposedIndex):
-            reached[docs] = True
-    docs = np.flatnonzero(reached)
+        # The n-grams re-rank the candidates, normalised by their best among them.
+        docs, scores = field.score(analyzer.terms(expanded), with_floor=False)
+        keep = counted[docs]
+        docs, scores = docs[keep], scores[keep]
+        if len(docs) and scores.max() > 0:
+            total[docs] += scores * (cfg.weight / scores.max())
+    docs = np.flatnonzero(counted)
     scores = total[docs] + index._context(docs, expanded, terms, question)
     order = np.lexsort((docs, -scores))[:k]
     return [(int(docs[i]), float(scores[i])) for i in order]
@@ -225,15 +256,20 @@ def random_questions(
     return questions + [" ".join(rng.sample(words, rng.randint(*sizes))) for _ in range(n_mixed)]
 
 
+@pytest.mark.parametrize("roots_reach", [True, False], ids=["roots-reach", "roots-add"])
 @pytest.mark.parametrize("block", [8192, 7, 64], ids=lambda b: f"block-{b}")
-def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, monkeypatch):
+def test_kernels_rank_like_a_dense_sum_when_the_rerank_depth_covers_everything(block, roots_reach, monkeypatch):
     # Small blocks of documents: postings cross many block edges and some blocks are empty.
     monkeypatch.setattr(_Scratch, "BLOCK", block)
     # Repeated sentences: many exact ties, broken by position; over 256 sentences, so that
     # articles are read from more than one group of the compact form.
     texts = seed_texts() * 9
     articles, sentences = records(texts)
-    index = SearchIndex(articles, sentences, CONFIG)
+    # Roots found in more than a fifth of the sentences only add to what other terms reach.
+    config = dataclasses.replace(
+        CONFIG, fields=tuple(dataclasses.replace(f, reach=0.2) if f.analyzer == "root" else f for f in CONFIG.fields)
+    ) if not roots_reach else CONFIG
+    index = SearchIndex(articles, sentences, config)
     questions = random_questions(texts, 4, "ما هو ", 10, (2, 6), 40)
     # Past the 56 question terms with a bit of their own: the others share one per field.
     questions += random_questions(texts, 5, "", 0, (60, 80), 3)[len(QUERIES) :]
@@ -254,6 +290,35 @@ def test_only_a_field_with_a_positive_best_makes_a_document_a_candidate(before):
     ranked = ranker.rank([(first, [*filler, "a"], 1.0), (second, ["x"], 1.0)], [], None, 0.0, 10, 10)
     assert ranked.docs.tolist() == [0]
     assert ranked.reached == 3
+
+
+def test_a_common_term_of_a_field_that_reaches_little_only_adds_to_what_other_terms_reach():
+    # Documents 0-1 hold the stem, 1-3 the root "r" (in 3 of 4 documents), 3 the root "x": with
+    # roots reaching no document alone, "r" adds to 1 (normalised by its best among 0-1, so
+    # document 1 gets the root's full weight) and brings in neither 2 nor 3.
+    plus = BM25Params("plus", 0.2, 0.0)
+    stems = BM25Index.build([["a"], ["a"], ["b"], ["c"]], plus)
+    roots = BM25Index.build([["r"], ["r", "r", "r"], ["r", "r", "r", "r"], ["x"]], plus)
+    ranker = Ranker(4, np.arange(4, dtype=np.int32), np.arange(4, dtype=np.int32), 2)
+    fields = [(stems, ["a"], 1.0), (roots, ["r"], 0.5)]
+    ranked = ranker.rank(fields, [], None, 0.0, 10, 10, reach=[1.0, 0.0])
+    assert ranked.docs.tolist() == [1, 0]
+    root = dict(zip(*(part.tolist() for part in roots.score(["r"], with_floor=False)), strict=True))
+    assert ranked.scores.tolist() == pytest.approx([1.5, 1.0 + 0.5 * root[0] / root[1]])
+    assert ranked.reached == 2
+    # Reaching, the root brings in document 2 and is normalised by its best there.
+    assert ranker.rank(fields, [], None, 0.0, 10, 10).docs.tolist() == [1, 0, 2]
+    # Up to half the documents: the rare "x" reaches document 3, the common "r" still only adds.
+    both = ranker.rank([(stems, ["a"], 1.0), (roots, ["r", "x"], 0.5)], [], None, 0.0, 10, 10, reach=[1.0, 0.5])
+    assert sorted(both.docs.tolist()) == [0, 1, 3]
+    # With no stem of the question in the corpus, the root reaches documents after all.
+    alone = ranker.rank([(stems, ["z"], 1.0), (roots, ["r"], 0.5)], [], None, 0.0, 10, 10, reach=[1.0, 0.0])
+    assert alone.docs.tolist() == [2, 1, 0]
+    # The field that reaches may come second: it is still the one that decides.
+    swapped = ranker.rank([(roots, ["r"], 0.5), (stems, ["a"], 1.0)], [], None, 0.0, 10, 10, reach=[0.0, 1.0])
+    assert swapped.docs.tolist() == [1, 0]
+    with pytest.raises(ValueError):
+        ranker.rank(fields, [], None, 0.0, 10, 10, reach=[1.0])
 
 
 @pytest.mark.parametrize("ordered", [True, False])

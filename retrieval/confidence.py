@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -143,16 +144,25 @@ class IndexedCoverage:
         return coverage_from_credits(question.weights, self.credits(question, docs))
 
     def credits(
-        self, question: QuestionProfile, docs: Sequence[int], *, near: bool = True, held: TermsHeld | None = None
+        self,
+        question: QuestionProfile,
+        docs: Sequence[int],
+        *,
+        near: bool = True,
+        held: TermsHeld | None = None,
+        holds: ProbeHolds | None = None,
     ) -> np.ndarray:
         """How fully each of *docs* covers each question word, as float[docs, words] (see
         :func:`sentence_credits`). Without *near* no trigrams are compared: stems and roots are
         read from postings, which costs a tenth as much. *held* tells which of *docs* hold
-        which question terms when the ranking recorded it (``Ranked.terms_held``)."""
+        which question terms when the ranking recorded it (``Ranked.terms_held``); *holds*
+        is :meth:`probe_holds` of the same *docs* when the caller has it already."""
         docs = np.asarray(docs, dtype=np.int64)
         if not question.words or not len(docs):
             return np.zeros((len(docs), len(question.words)))
-        probes, alternative_columns, same_stem, same_root = self._probe_holds(question, docs, held)
+        if holds is None:
+            holds = self.probe_holds(question, docs, held)
+        probes, alternative_columns, same_stem, same_root = holds
         if not near:
             # A thousand candidates: one compiled pass instead of a numpy step per column.
             return credits_from_holds(
@@ -174,7 +184,12 @@ class IndexedCoverage:
         return out
 
     def beyond_title(
-        self, question: QuestionProfile, docs: Sequence[int], titled: np.ndarray, held: TermsHeld | None = None
+        self,
+        question: QuestionProfile,
+        docs: Sequence[int],
+        titled: np.ndarray,
+        held: TermsHeld | None = None,
+        holds: ProbeHolds | None = None,
     ) -> np.ndarray:
         """:func:`~retrieval.beyond_title.beyond_title_coverage` of the credits without near
         spellings (``credits(..., near=False)``), compiled."""
@@ -182,13 +197,11 @@ class IndexedCoverage:
         if not question.words or not len(docs):
             return np.zeros(len(docs))
         return coverage_beyond(
-            self.credits(question, docs, near=False, held=held),
+            self.credits(question, docs, near=False, held=held, holds=holds),
             np.ascontiguousarray(titled, dtype=np.bool_), np.asarray(question.weights, dtype=np.float64),
         )
 
-    def _probe_holds(
-        self, question: QuestionProfile, docs: np.ndarray, held: TermsHeld | None
-    ) -> tuple[list[_Word], list[list[int]], np.ndarray, np.ndarray]:
+    def probe_holds(self, question: QuestionProfile, docs: np.ndarray, held: TermsHeld | None = None) -> ProbeHolds:
         """The probes (the question's words, then every alternative spelling's words), each
         word's columns of alternatives, and whether each of *docs* has each probe's stem and root."""
         probes = list(question.words)
@@ -204,7 +217,22 @@ class IndexedCoverage:
             same_stem, same_root = self.stems.holds(stem_ids, docs), self.roots.holds(root_ids, docs)
         else:
             same_stem, same_root = held.holds(self.stems, stem_ids, docs), held.holds(self.roots, root_ids, docs)
-        return probes, alternative_columns, same_stem, same_root
+        return ProbeHolds(probes, alternative_columns, same_stem, same_root)
+
+
+class ProbeHolds(NamedTuple):
+    """Which of some documents hold the stem and the root of each probe of a question (see
+    :meth:`IndexedCoverage.probe_holds`): what both the beyond-title coverage of the candidates
+    and the confidence of the hits among them are computed from."""
+
+    probes: list[_Word]
+    alternative_columns: list[list[int]]
+    same_stem: np.ndarray  # bool[docs, probes]
+    same_root: np.ndarray
+
+    def take(self, rows: np.ndarray) -> ProbeHolds:
+        """The same for the documents at *rows*."""
+        return self._replace(same_stem=self.same_stem[rows], same_root=self.same_root[rows])
 
 
 def _flat_columns(columns: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

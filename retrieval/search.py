@@ -23,7 +23,7 @@ import numpy as np
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
-from .confidence import IndexedCoverage, QuestionProfile, coverage_from_credits, profile, sentence_credits
+from .confidence import IndexedCoverage, ProbeHolds, QuestionProfile, coverage_from_credits, profile, sentence_credits
 from .index import (
     BM25Index,
     BM25Params,
@@ -124,6 +124,24 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class _Candidates:
+    """What the beyond-title coverage looked up of the re-rank candidates: the hits are among
+    them, and their confidence needs the same stems, roots and titles."""
+
+    docs: np.ndarray
+    titled: np.ndarray  # bool[docs, question words]: the article's title holds the word
+    holds: ProbeHolds
+
+    def rows(self, docs: np.ndarray) -> np.ndarray | None:
+        """Where each of *docs* is among the candidates; None if one is not."""
+        if not len(self.docs):
+            return None
+        order = np.argsort(self.docs, kind="stable")
+        at = order[np.minimum(np.searchsorted(self.docs, docs, sorter=order), len(order) - 1)]
+        return at if np.array_equal(self.docs[at], docs) else None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: list[Hit]
     terms: frozenset[str]  # the question's primary-field terms (for highlighting)
@@ -191,10 +209,23 @@ class SearchIndex:
         """Whether confidence is read from the fields rather than from the hits' text."""
         return self._indexed_coverage is not None
 
-    def _coverages(self, asked: QuestionProfile, docs: Sequence[int], held: TermsHeld | None = None) -> list[float]:
-        credits = self.credits(asked, docs, held=held)
+    def _coverages(
+        self,
+        asked: QuestionProfile,
+        docs: Sequence[int],
+        held: TermsHeld | None = None,
+        candidates: _Candidates | None = None,
+    ) -> list[float]:
+        rows = candidates.rows(docs) if candidates is not None and self._indexed_coverage is not None else None
+        if rows is not None:
+            # The hits are candidates whose stems, roots and titles the re-rank has looked up.
+            credits = self._indexed_coverage.credits(asked, docs, holds=candidates.holds.take(rows))
+            titled = candidates.titled[rows]
+        else:
+            credits = self.credits(asked, docs, held=held)
+            if self.config.title_in_confidence:
+                titled = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
         if self.config.title_in_confidence:
-            titled = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
             credits = np.maximum(credits, titled)
         return coverage_from_credits(asked.weights, credits).tolist()
 
@@ -217,11 +248,19 @@ class SearchIndex:
         Near spellings are left out: comparing every candidate word's trigrams would cost ten
         times the rest at a thousand candidates, and the n-gram field already ranks typos.
         """
-        docs = np.asarray(docs, dtype=np.int64)
+        return self._beyond_title(asked, np.asarray(docs, dtype=np.int64), held)[0]
+
+    def _beyond_title(
+        self, asked: QuestionProfile, docs: np.ndarray, held: TermsHeld | None
+    ) -> tuple[np.ndarray, _Candidates | None]:
+        """:meth:`beyond_title`, and what it looked up of *docs* when read from the index."""
         titled = title_holds(asked, self._title_index, self.doc_article[docs])
-        if self._indexed_coverage is not None:
-            return self._indexed_coverage.beyond_title(asked, docs, titled, held)
-        return beyond_title_coverage(asked.weights, self.credits(asked, docs, near=False, held=held), titled)
+        if self._indexed_coverage is None:
+            credits = self.credits(asked, docs, near=False, held=held)
+            return beyond_title_coverage(asked.weights, credits, titled), None
+        holds = self._indexed_coverage.probe_holds(asked, docs, held)
+        coverage = self._indexed_coverage.beyond_title(asked, docs, titled, holds=holds)
+        return coverage, _Candidates(docs, titled, holds)
 
     @cached_property
     def _title_terms(self) -> list[frozenset[str]]:
@@ -278,9 +317,13 @@ class SearchIndex:
         lead = cfg.lead_weight if cfg.lead_weight and self._is_definition(question) else 0.0
         asked = profile(question, self.idf, self.aliases, found)
         fields = [index for index, _terms, _weight in postings]
+        looked_up: list[_Candidates] = []
 
         def beyond_title(candidates: Ranked) -> np.ndarray:
-            return self.beyond_title(asked, candidates.docs, candidates.terms_held(fields))
+            coverage, seen = self._beyond_title(asked, candidates.docs, candidates.terms_held(fields))
+            if seen is not None:
+                looked_up.append(seen)
+            return coverage
 
         # The sentence's own match (Hit.match, which compares quotes across articles) leaves the
         # beyond-title coverage out: it depends on the article's title, which is context.
@@ -302,7 +345,9 @@ class SearchIndex:
             # cost more than the rows it adds to the first (0.1 ms an answer at a million).
             if doc not in known_coverage:
                 if self._indexed_coverage is not None:
-                    known_coverage.update(zip(best.docs.tolist(), self._coverages(asked, best.docs, held), strict=True))
+                    seen = looked_up[0] if looked_up else None
+                    coverages = self._coverages(asked, best.docs, held, seen)
+                    known_coverage.update(zip(best.docs.tolist(), coverages, strict=True))
                 else:
                     known_coverage[doc] = self._coverages(asked, [doc])[0]
             return known_coverage[doc]

@@ -989,6 +989,8 @@ def _collect(
             c = q_count[j]
             bit = q_bit[j]
             gate = q_gate[j]
+            # One loop per kind of term rather than a test per posting: this is the hot loop,
+            # and a term that only adds never lists a document.
             if gate:
                 while p < e:
                     d = ids[p]

@@ -842,7 +842,7 @@ class Ranker:
         shared = (
             tuple(index._indptr for index in fields), tuple(index._indices for index in fields),
             tuple(index._data for index in fields),
-            q_field, q_term, q_count, bits, gates.astype(np.uint64),
+            q_field, q_term, q_count, bits, gates,
         )
         tops = [np.full(self.n_fields, -np.inf) for _ in ranges]
         counts = self.workers.run(
@@ -950,9 +950,10 @@ def _collect(
     Writes a row per document reached (its id, the *q_bit* of every question term it holds and
     each field's sum) into *docs*, *held* and *sums*, in block order; keeps each field's best sum
     in *top*. A term with a nonzero *q_gate* only adds to documents that already hold a term of
-    one of those bits (terms before it in the question): alone, it reaches nothing.
-    Returns the number of rows. Within a document a field's postings add up in question-term
-    order, as a term-at-a-time pass would add them, so the sums are the same to the last bit.
+    one of those bits (terms before it in *q_term*): alone, it reaches nothing.
+    Returns the number of rows. Within a document a field's postings add up in the order of
+    *q_term*, as a term-at-a-time pass in that order would add them, so the sums are the same to
+    the last bit (:meth:`Ranker.rank` lists the terms that reach first, each kind in question order).
     """
     n_fields = sums.shape[1]
     block = len(block_held)

@@ -619,7 +619,19 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure(size, args.workdir, args))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(table(results))
+    print(f"\n{threads_line()}")
     return 0
+
+
+def threads_line() -> str:
+    """How the answers above shared the machine's cores."""
+    from bot.service import search_config
+    from retrieval.compiled import PARALLEL_LAYER
+
+    threads = search_config(_settings("sqlite://", Path("."))).threads
+    if PARALLEL_LAYER is None or threads == 1:
+        return "One thread per question (no parallel loops: SEARCH_THREADS=1, or no OpenMP or TBB runtime)."
+    return f"A question alone splits its work between up to {threads} threads (parallel loops on {PARALLEL_LAYER})."
 
 
 if __name__ == "__main__":

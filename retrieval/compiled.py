@@ -6,6 +6,7 @@ correct but only fit for small corpora.
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 try:
@@ -19,6 +20,57 @@ def kernel(func):
     if numba is None:
         return func
     return numba.njit(cache=True, nogil=True)(func)
+
+
+# numba's threading layers that several threads may start parallel loops from at once (its own
+# work queue aborts the process when two do). OpenMP first: it is the one measured here, and
+# comes with the C compiler's runtime (Debian's libgomp1).
+_THREADSAFE_LAYERS = {"omp": "numba.np.ufunc.omppool", "tbb": "numba.np.ufunc.tbbpool"}
+
+
+def _choose_threading_layer() -> str | None:
+    """The thread-safe layer parallel loops run on ("tbb" or "omp"), or None where numba is
+    missing or neither loads (loops then run on the calling thread).
+
+    A layer asked for by name (``NUMBA_THREADING_LAYER``) is left to numba; otherwise numba is
+    told to take the one found. Why a layer and not a pool of Python threads: handing a part of
+    a question to a sleeping thread cost 0.1-0.2 ms on this project's virtual machines (the idle
+    core has to be woken), as much as the part itself; OpenMP's workers wait for the next loop
+    spinning for a moment and take it in microseconds.
+    """
+    if numba is None or numba.config.DISABLE_JIT:
+        return None
+    asked = str(numba.config.THREADING_LAYER).lower()
+    if asked not in ("default", "threadsafe", *_THREADSAFE_LAYERS):
+        return None
+    for name, module in _THREADSAFE_LAYERS.items():
+        if asked in ("default", "threadsafe", name):
+            try:
+                if name == "tbb":  # numba refuses TBB releases it was not built for
+                    from numba.np.ufunc.parallel import _check_tbb_version_compatible
+
+                    _check_tbb_version_compatible()
+                importlib.import_module(module)
+            except Exception:  # no libgomp or TBB on the machine, or a TBB numba refuses
+                continue
+            if asked == "default":
+                numba.config.THREADING_LAYER = name
+            return name
+    return None
+
+
+PARALLEL_LAYER = _choose_threading_layer()
+PARALLEL = PARALLEL_LAYER is not None
+# A plain range where loops are not compiled in parallel (numba then treats prange as range).
+prange = numba.prange if numba is not None else range
+
+
+def parallel_kernel(func):
+    """Like :func:`kernel`, with the iterations of its ``prange`` loops run on several threads
+    where :data:`PARALLEL` (one after another otherwise, with the same results)."""
+    if numba is None:
+        return func
+    return numba.njit(cache=True, nogil=True, parallel=PARALLEL)(func)
 
 
 def _no_prefetch(array, index) -> None:  # pragma: no cover - exercised only where numba is missing

@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from .compiled import fetch_add, numba, prefetch
+from .compiled import fetch_add, numba, prange, prefetch
 from .compiled import kernel as _kernel
-from .parallel import Workers, cuts
+from .compiled import parallel_kernel as _parallel_kernel
+from .parallel import Workers, cuts, parts
 from .words import WordTable
 
 log = logging.getLogger(__name__)
 
-_ONE_THREAD = Workers(1)
 
 
 VARIANTS = ("okapi", "l", "plus")
@@ -363,9 +363,9 @@ class ComposedIndex:
         idf = _idf(params.variant, doc_freq.astype(np.float64), n_docs, params.epsilon)
         return cls(vocabulary, records, doc_indptr, doc_offsets, idf, doc_len, params)
 
-    # Candidates per thread at least: handing fewer over costs about as much as scoring them
-    # (tens of microseconds).
-    SMALLEST_PART = 250
+    # Candidates per thread at least: starting a parallel loop costs 5-25 microseconds, about
+    # what scoring 20 candidates takes at a million sentences.
+    SMALLEST_PART = 50
 
     def __len__(self) -> int:
         return self.n_docs
@@ -377,11 +377,11 @@ class ComposedIndex:
         self,
         tokens: Sequence[str],
         docs: np.ndarray,
-        workers: Workers | None = None,
+        threads: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores (without the BM25+ floor) of *docs*, and whether each holds a query term.
 
-        With *workers*, several threads score runs of the candidates (see :meth:`Workers.share`).
+        With several *threads*, they take runs of the candidates from a shared counter.
         """
         query = self.term_ids(tokens)
         docs = np.asarray(docs, dtype=np.int64)
@@ -408,9 +408,12 @@ class ComposedIndex:
             lookup, counts, self.idf[terms], _VARIANT_CODE[p.variant], p.k1, p.b, p.effective_delta,
             ordered, scores, holds, np.zeros(1, dtype=np.int64), _RUN,
         )
-        workers = workers or _ONE_THREAD
+        copies = parts(threads, len(ordered), self.SMALLEST_PART)
         try:
-            workers.share(_composed_scores, arguments, workers.parts(len(ordered), self.SMALLEST_PART) - 1)
+            if copies > 1:
+                _composed_scores_shared(copies, *arguments)
+            else:
+                _composed_scores(*arguments)
         finally:
             lookup[terms] = 0
         in_order = np.empty_like(scores), np.empty_like(holds)
@@ -611,6 +614,9 @@ class _Scratch:
     """
 
     BLOCK = 8192  # documents per block: their sums (8 bytes a field) stay in the L2 cache
+    # The arrays of each part, in the order the kernels that split a question take them.
+    COLLECTED = ("block_sums", "block_held", "block_docs", "docs", "held", "sums")
+    PRESELECTED = ("docs", "held", "sums", "values", "at")
 
     def __init__(self, n_fields: int) -> None:
         n_fields = max(n_fields, 1)
@@ -737,8 +743,8 @@ class Ranker:
 
     MAX_POSTINGS_FIELDS = 64 - _HELD_BITS  # one shared bit each in the per-document masks
     # Postings read per thread at least before a question's documents are split between
-    # threads (below this, handing work over costs more than it saves).
-    SMALLEST_PART = 25_000
+    # threads (below this, starting the parallel loops costs more than it saves).
+    SMALLEST_PART = 6_000
 
     def __init__(
         self,
@@ -755,7 +761,7 @@ class Ranker:
         self.doc_article = np.ascontiguousarray(doc_article, dtype=np.int32)
         self.article_base, self.article_step, self.article_shift = _compact_articles(self.doc_article)
         self.article_first = np.ascontiguousarray(article_first, dtype=np.int32)
-        self.workers = workers or _ONE_THREAD
+        self.workers = workers or Workers(1)
         self._local = threading.local()
 
     def _scratches(self, parts: int) -> list[_Scratch]:
@@ -768,10 +774,12 @@ class Ranker:
             scratches.append(_Scratch(self.n_fields))
         return scratches[:parts]
 
-    def _ranges(self, parts: int) -> list[tuple[int, int]]:
-        """The documents cut into *parts* ranges on block boundaries."""
+    def _bounds(self, n_parts: int) -> np.ndarray:
+        """The documents cut into *n_parts* ranges on block boundaries: range p is
+        ``bounds[p]:bounds[p + 1]``."""
         blocks = -(-self.n_docs // _Scratch.BLOCK)
-        return [(a * _Scratch.BLOCK, min(b * _Scratch.BLOCK, self.n_docs)) for a, b in cuts(blocks, parts)]
+        starts = [a * _Scratch.BLOCK for a, _b in cuts(blocks, n_parts)]
+        return np.array([*starts, self.n_docs], dtype=np.int64)
 
     def rank(
         self,
@@ -797,6 +805,11 @@ class Ranker:
         only adds to the documents the other terms reach, and its field is normalised by its
         best among them. Should no term reach anything, every term does.
         """
+        with self.workers.turn() as threads:
+            return self._rank(postings, rerank, article_extra, lead, k, depth, ordered, candidate, reach, threads)
+
+    def _rank(self, postings, rerank, article_extra, lead, k, depth, ordered, candidate, reach, threads) -> Ranked:
+        """:meth:`rank` with its work split between up to *threads* threads."""
         empty = np.empty(0, dtype=np.int64)
         if k <= 0 or not self.n_docs:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
@@ -832,9 +845,9 @@ class Ranker:
         gates = np.where(reaching, np.uint64(0), np.bitwise_or.reduce(bits[reaching], initial=np.uint64(0)))
         # Each part sums the postings of its own range of documents (the same sums as one pass),
         # then keeps its best; the best of those are the best of all.
-        ranges = self._ranges(self.workers.parts(rows, self.SMALLEST_PART))
-        scratches = self._scratches(len(ranges))
-        for s, (lo, hi) in zip(scratches, ranges, strict=True):
+        bounds = self._bounds(parts(threads, rows, self.SMALLEST_PART))
+        scratches = self._scratches(len(bounds) - 1)
+        for s, lo, hi in zip(scratches, bounds[:-1], bounds[1:], strict=True):
             s.room(min(rows, hi - lo))
         # numba wants one type for every member of a tuple: a field without weight lends
         # its arrays but no terms.
@@ -844,18 +857,21 @@ class Ranker:
             tuple(index._data for index in fields),
             q_field, q_term, q_count, bits, gates,
         )
-        tops = [np.full(self.n_fields, -np.inf) for _ in ranges]
-        counts = self.workers.run(
-            _collect,
-            [
-                (
-                    *shared, lo, hi, s.block_sums, s.block_held, s.block_docs, s.docs, s.held, s.sums, top,
-                )
-                for s, (lo, hi), top in zip(scratches, ranges, tops, strict=True)
-            ],
-        )
-        reached = sum(counts)
-        top = np.max(tops, axis=0)
+        tops = np.full((len(scratches), self.n_fields), -np.inf)
+        counts = np.zeros(len(scratches), dtype=np.int64)
+        if len(scratches) == 1:
+            s = scratches[0]
+            counts[0] = _collect(
+                *shared, bounds[0], bounds[1], s.block_sums, s.block_held, s.block_docs, s.docs, s.held, s.sums,
+                tops[0],
+            )
+        else:
+            _collect_parts(
+                *shared, bounds, *(tuple(getattr(s, name) for s in scratches) for name in _Scratch.COLLECTED),
+                tops, counts,
+            )
+        reached = int(counts.sum())
+        top = tops.max(axis=0)
         scales = np.zeros(self.n_fields)
         valid = np.uint64(0)  # the bits of the terms of fields with a positive best
         for f, (_index, _tokens, weight) in enumerate(postings):
@@ -864,20 +880,26 @@ class Ranker:
                 valid |= np.bitwise_or.reduce(bits[q_field == f], initial=np.uint64(0))
         extra = article_extra if article_extra is not None else np.zeros(0)
         keep = max(k, depth) if rerank else k
-        kept = self.workers.run(
-            _preselect,
-            [
-                (
-                    s.docs, s.held, s.sums, n, scales, valid,
-                    self.article_base, self.article_step, self.article_shift, extra, self.article_first,
-                    lead, keep, s.values, s.at,
-                )
-                for s, n in zip(scratches, counts, strict=True)
-            ],
-        )
-        docs, pre, match, held = kept[0]
-        if len(kept) > 1:
-            docs, pre, match, held = (np.concatenate(part) for part in zip(*kept, strict=True))
+        context = (self.article_base, self.article_step, self.article_shift, extra, self.article_first, lead, keep)
+        if len(scratches) == 1:
+            s = scratches[0]
+            docs, pre, match, held = _preselect(
+                s.docs, s.held, s.sums, counts[0], scales, valid, *context, s.values, s.at,
+            )
+        else:
+            size = min(keep, int(counts.max()))
+            kept = (
+                np.empty((len(scratches), size), dtype=np.int64), np.empty((len(scratches), size)),
+                np.empty((len(scratches), size)), np.empty((len(scratches), size), dtype=np.uint64),
+            )
+            sizes = np.zeros(len(scratches), dtype=np.int64)
+            _preselect_parts(
+                *(tuple(getattr(s, name) for s in scratches) for name in _Scratch.PRESELECTED),
+                counts, scales, valid, *context, *kept, sizes,
+            )
+            docs, pre, match, held = (
+                np.concatenate([part[:n] for part, n in zip(array, sizes.tolist(), strict=True)]) for array in kept
+            )
             if len(docs) > keep:
                 chosen = best_set(pre, docs, keep)
                 docs, pre, match, held = docs[chosen], pre[chosen], match[chosen], held[chosen]
@@ -898,7 +920,7 @@ class Ranker:
         for index, tokens, weight in rerank:
             if not weight:
                 continue
-            scores, _holds = index.score_docs(tokens, docs, self.workers)
+            scores, _holds = index.score_docs(tokens, docs, threads)
             top = scores.max() if len(scores) else 0.0
             if top > 0:
                 scaled = scores * (weight / top)
@@ -958,6 +980,9 @@ def _collect(
     n_fields = sums.shape[1]
     block = len(block_held)
     n_query = len(q_term)
+    # The best sums are kept here and written to *top* once: the parts of a split question have
+    # their *top* side by side, in one cache line that two cores would pass back and forth.
+    best = np.full(n_fields, -np.inf)
     at = np.empty(n_query, dtype=np.int64)
     end = np.empty(n_query, dtype=np.int64)
     for j in range(n_query):
@@ -1030,9 +1055,25 @@ def _collect(
                 sums[n, f] = v
                 # A field that did not reach the document has 0 here, which leaves a positive
                 # best as it was (and a field with no positive best is left out either way).
-                top[f] = max(top[f], v)
+                best[f] = max(best[f], v)
             n += 1
+    for f in range(n_fields):
+        top[f] = max(top[f], best[f])
     return n
+
+
+@_parallel_kernel
+def _collect_parts(
+    indptrs, indices, data, q_field, q_term, q_count, q_bit, q_gate, bounds, block_sums, block_held, block_docs,
+    docs, held, sums, tops, counts,
+):  # pragma: no cover - compiled
+    """:func:`_collect` of each range ``bounds[p]:bounds[p + 1]`` into the p-th of each tuple of
+    work arrays, the row of *tops* and the entry of *counts*, the ranges on threads of their own."""
+    for p in prange(len(bounds) - 1):
+        counts[p] = _collect(
+            indptrs, indices, data, q_field, q_term, q_count, q_bit, q_gate, bounds[p], bounds[p + 1],
+            block_sums[p], block_held[p], block_docs[p], docs[p], held[p], sums[p], tops[p],
+        )
 
 
 @_kernel
@@ -1198,6 +1239,26 @@ def _preselect(
     return out_docs, out_values, out_match, out_held
 
 
+@_parallel_kernel
+def _preselect_parts(
+    rows, held, sums, values, at, counts, scales, valid, article_base, article_step, shift, article_extra,
+    article_first, lead, keep, out_docs, out_values, out_match, out_held, sizes,
+):  # pragma: no cover - compiled
+    """:func:`_preselect` of the rows of each part (the p-th of each tuple of arrays), on threads
+    of their own: part p's kept rows go to the first ``sizes[p]`` places of row p of the outputs."""
+    for p in prange(len(counts)):
+        docs_p, values_p, match_p, held_p = _preselect(
+            rows[p], held[p], sums[p], counts[p], scales, valid, article_base, article_step, shift, article_extra,
+            article_first, lead, keep, values[p], at[p],
+        )
+        size = len(docs_p)
+        sizes[p] = size
+        out_docs[p, :size] = docs_p
+        out_values[p, :size] = values_p
+        out_match[p, :size] = match_p
+        out_held[p, :size] = held_p
+
+
 _ARTICLE_GROUP_SHIFT = 8  # documents share a base article id in groups of 256
 
 
@@ -1300,8 +1361,9 @@ def _bm25_weight(variant, idf, tf, k1, norm, delta):  # pragma: no cover - compi
 # a million sentences: a fifth less time than without prefetching.
 _AHEAD_DOC, _AHEAD_WORDS, _AHEAD_RECORDS = 16, 8, 3
 # Candidates a thread of the n-gram kernel takes at a time: small enough that two threads finish
-# together (a run costs about 0.1 ms at a million sentences), large enough for the prefetching.
-_RUN = 64
+# together (a run costs about 30 microseconds at a million sentences), large enough for the
+# prefetching.
+_RUN = 16
 
 
 @_kernel
@@ -1374,6 +1436,19 @@ def _composed_scores(
                     total += counts[j] * _bm25_weight(variant, idf[j], tf[j], k1, norm, delta)
             scores[i] = total
             holds[i] = held
+
+
+@_parallel_kernel
+def _composed_scores_shared(
+    copies, records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs,
+    scores, holds, taken, run,
+):  # pragma: no cover - compiled
+    """:func:`_composed_scores` on *copies* threads at once, sharing out the runs of *docs*."""
+    for _copy in prange(copies):
+        _composed_scores(
+            records, doc_indptr, doc_words, doc_len, avgdl, lookup, counts, idf, variant, k1, b, delta, docs,
+            scores, holds, taken, run,
+        )
 
 
 @_kernel

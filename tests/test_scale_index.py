@@ -404,38 +404,58 @@ def test_a_question_split_between_threads_ranks_as_on_one(threads, monkeypatch):
             assert_ranks_like_dense_reference(split, questions, 10)
 
 
-def test_a_busy_worker_leaves_the_whole_re_rank_to_the_caller(monkeypatch):
-    # Another question holds the only worker: the caller scores every run itself and returns
-    # without waiting for the worker (its share, still queued, is dropped).
+def test_a_question_asked_while_another_is_answered_is_not_split():
+    # Two questions split in two on two cores would each wait for the other's slowest part.
+    from retrieval.parallel import Workers
+
+    workers = Workers(2)
+    with workers.turn() as first:
+        with workers.turn() as second:
+            assert (first, second) == (2, 1)
+    with workers.turn() as alone:
+        assert alone == 2
+    with pytest.raises(RuntimeError), workers.turn():
+        raise RuntimeError("a failed question")
+    with workers.turn() as after_a_failure:
+        assert after_a_failure == 2
+
+
+def test_questions_asked_at_once_from_several_threads_rank_as_one_at_a_time(monkeypatch):
+    # Each asking thread has its own work arrays, split questions or not: eight threads asking
+    # at once get what one thread gets asking alone.
     import threading
 
     import retrieval.index
-    from retrieval.parallel import Workers
 
-    monkeypatch.setattr(retrieval.index, "_RUN", 2)
+    monkeypatch.setattr(_Scratch, "BLOCK", 7)
+    monkeypatch.setattr(Ranker, "SMALLEST_PART", 1)
     monkeypatch.setattr(ComposedIndex, "SMALLEST_PART", 1)
-    texts = seed_texts()
-    field = build(texts).fields[1]
-    assert isinstance(field, ComposedIndex)
-    query = Analyzer("ngram").terms(QUERIES[0])
-    docs = np.arange(len(texts))
-    alone = field.score_docs(query, docs)
-    workers = Workers(2)
-    release = threading.Event()
-    busy = workers._pool().submit(release.wait)
-    done = []
-    asking = threading.Thread(target=lambda: done.append(field.score_docs(query, docs, workers)))
-    try:
-        asking.start()
-        asking.join(timeout=30)
-        assert not asking.is_alive(), "the question waited for the busy worker"
-    finally:
-        release.set()
-        busy.result()
-        asking.join()
-    np.testing.assert_array_equal(done[0][0], alone[0])
-    np.testing.assert_array_equal(done[0][1], alone[1])
-    assert alone[1].any() and not alone[1].all()
+    monkeypatch.setattr(retrieval.index, "_RUN", 2)
+    from dataclasses import replace
+
+    texts = seed_texts() * 2
+    articles, sentences = records(texts)
+    index = SearchIndex(articles, sentences, replace(CONFIG, beyond_title_weight=2.5, threads=2))
+    questions = random_questions(texts, 13, "", 0, (1, 6), 30)
+    expected = {q: [(h.doc, h.score) for h in index.search(q, 10).hits] for q in questions}
+    assert sum(1 for hits in expected.values() if hits) > 20
+    wrong: list[str] = []
+    start = threading.Barrier(8)
+
+    def ask(offset: int) -> None:
+        start.wait()
+        for _ in range(3):
+            for question in questions[offset:] + questions[:offset]:
+                if [(h.doc, h.score) for h in index.search(question, 10).hits] != expected[question]:
+                    wrong.append(question)
+
+    askers = [threading.Thread(target=ask, args=(4 * i,)) for i in range(8)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=120)
+    assert not any(asker.is_alive() for asker in askers)
+    assert wrong == []
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -276,3 +276,28 @@ class Analyzer:
     def terms(self, text: str) -> list[str]:
         """Index terms of *text*, in order, repeats kept (BM25 counts them)."""
         return [term for token in self.words(text) for term in self.word_terms(token.norm)]
+
+    def spans_of(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+        """Spans in *text* of its content words that have one of *terms* among their terms."""
+        if not self.terms_inside_words:
+            return [(t.start, t.end) for t in self.words(text) if any(x in terms for x in self.word_terms(t.norm))]
+        if not terms:
+            return []
+        # A word's term is part of the word, so a word that holds none of *terms* is skipped
+        # before it is stemmed or made a token: most words of a sentence are, and a quote's
+        # words cost 5 µs each through tokenize() and a test per term (at a million sentences
+        # most are missing from the stemmer's cache too).
+        holds = _any_of(terms).search
+        stem, stop_words = self._stem, self._stop_words
+        spans = []
+        for match in _TOKEN_RE.finditer(text):
+            norm = _normalize_word(match.group())
+            if norm and holds(norm) and norm not in stop_words and stem(norm) in terms:
+                spans.append(match.span())
+        return spans
+
+
+@lru_cache(maxsize=64)
+def _any_of(terms: frozenset[str]) -> re.Pattern[str]:
+    """A pattern found in any text that contains one of *terms* (the longest first)."""
+    return re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)))

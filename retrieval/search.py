@@ -398,16 +398,7 @@ class SearchIndex:
 
     def highlights(self, doc: int, terms: frozenset[str]) -> list[tuple[int, int]]:
         """Spans (relative to the sentence) of the words that match the question's terms."""
-        spans: list[tuple[int, int]] = []
-        # A word that holds none of the terms is not analysed: at a million sentences most words
-        # of a quote are missing from the stemmer's cache.
-        inside = self.primary.terms_inside_words
-        for token in self.primary.words(self.sentences[doc].text):
-            if inside and not any(term in token.norm for term in terms):
-                continue
-            if any(term in terms for term in self.primary.word_terms(token.norm)):
-                spans.append((token.start, token.end))
-        return spans
+        return self.primary.spans_of(self.sentences[doc].text, terms)
 
     def closest_titles(self, question: str, n: int = 3) -> list[str]:
         """Titles of the articles nearest to *question*, for an honest "no answer"."""

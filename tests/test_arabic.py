@@ -119,6 +119,23 @@ def test_a_light_stem_is_part_of_its_word(word):
         assert term in word
 
 
+_SENTENCES = st.lists(st.one_of(_ARABIC_WORDS, _WORDISH, st.sampled_from(["السيارات", "سيارة", "التي", "الذي", "في", "1.5"])), max_size=12)
+
+
+@settings(deadline=None)  # roots load NLTK on first use
+@given(_SENTENCES, _SENTENCES, st.sampled_from(["light", "none", "root", "ngram"]))
+def test_the_spans_of_a_questions_terms_are_the_words_that_have_them(words, asked, kind):
+    # Highlighting skips tokens and the stemmer for words that hold none of the terms; it must
+    # find what analysing every word finds (terms taken from the sentence's own words too, stop
+    # words among them: a stop word is never highlighted, whatever its stem).
+    analyzer = Analyzer(kind)
+    text = " ".join(words)
+    own = [term for token in tokenize(text)[::2] for term in analyzer.word_terms(token.norm)]
+    terms = frozenset(analyzer.terms(" ".join(asked)) + own)
+    expected = [(t.start, t.end) for t in analyzer.words(text) if set(analyzer.word_terms(t.norm)) & terms]
+    assert analyzer.spans_of(text, terms) == expected
+
+
 @settings(max_examples=500, deadline=None)  # the first example loads NLTK
 @given(st.one_of(_ARABIC_WORDS, st.sampled_from(["وبالمستشفيات", "أكلوا", "إستخدام", "آمنوا", "كانت", "فيها", "ال"])))
 def test_roots_are_nltks_isri_roots(word):

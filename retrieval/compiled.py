@@ -70,7 +70,11 @@ def parallel_kernel(func):
     where :data:`PARALLEL` (one after another otherwise, with the same results)."""
     if numba is None:
         return func
-    return numba.njit(cache=True, nogil=True, parallel=PARALLEL)(func)
+    # numba's disk cache does not tell a parallel build from a serial one: only parallel builds
+    # are cached, or a process without a thread-safe layer could load one (and numba's work
+    # queue aborts the process when two threads start its loops at once). Without one, these
+    # small functions are compiled at each start.
+    return numba.njit(cache=PARALLEL, nogil=True, parallel=PARALLEL)(func)
 
 
 def _no_prefetch(array, index) -> None:  # pragma: no cover - exercised only where numba is missing

@@ -6,10 +6,12 @@ postings must score like a postings index; the ranking kernels must rank like a 
 """
 
 import dataclasses
+import json
 import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -666,3 +668,61 @@ for question in ("الميناء الكبير", "ما هو الميناء", "ا�
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+_ONE_LAYER_SCRIPT = """
+import json, sys, threading
+import numba
+import retrieval.compiled
+from retrieval.index import ComposedIndex, Ranker, _Scratch
+from retrieval.search import SearchIndex
+from bot.service import search_config
+from bot.settings import Settings
+from tests.test_scale_index import random_questions, records, seed_texts
+_Scratch.BLOCK = 7
+Ranker.SMALLEST_PART = ComposedIndex.SMALLEST_PART = 1
+texts = seed_texts()
+articles, sentences = records(texts)
+index = SearchIndex(articles, sentences, search_config(Settings(search_threads=2)))
+questions = random_questions(texts, 3, "", 0, (1, 6), 20)
+answers = {}
+
+def ask(questions):
+    for question in questions:
+        answers[question] = [(h.doc, h.score) for h in index.search(question, 5).hits]
+
+# Four threads at once: numba's work queue would abort the process if these loops ran on it.
+askers = [threading.Thread(target=ask, args=(questions[i::4],)) for i in range(4)]
+for asker in askers:
+    asker.start()
+for asker in askers:
+    asker.join()
+try:
+    layer = numba.threading_layer()  # the layer parallel loops were started on
+except ValueError:  # none was started
+    layer = None
+print(json.dumps({"parallel": retrieval.compiled.PARALLEL, "layer": layer, "answers": answers}))
+"""
+
+
+def test_without_a_thread_safe_layer_questions_are_answered_on_one_thread_the_same():
+    # Where neither OpenMP nor TBB loads (asked for here by naming numba's own work queue), the
+    # parallel loops are compiled as plain loops, not read from the cache where the parallel
+    # builds are: none starts on the work queue, and the answers are the same.
+    root = Path(__file__).resolve().parents[1]
+
+    def run(layer: str | None) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+        if layer:
+            env["NUMBA_THREADING_LAYER"] = layer
+        done = subprocess.run(
+            [sys.executable, "-c", _ONE_LAYER_SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    alone, default = run("workqueue"), run(None)
+    assert (alone["parallel"], alone["layer"]) == (False, None)
+    assert default["parallel"] is True and default["layer"] in ("omp", "tbb")  # CI installs libgomp1
+    assert alone["answers"] == default["answers"]
+    assert sum(1 for hits in alone["answers"].values() if hits) > 15

@@ -1168,6 +1168,15 @@ def _preselect(
     low = np.inf
     high = -np.inf
     has_extra = len(article_extra) > 0
+    # Without a lead, each row's article context is gathered first, in a loop of its own (into
+    # *values*, which the next loop overwrites only behind where it reads): the article ids and
+    # a thousand scattered reads of the context then overlap instead of waiting on each other
+    # between the sums (a third of this pass at a million sentences).
+    gathered = lead == 0.0 and has_extra
+    if gathered:
+        for i in range(n):
+            d = rows[i]
+            values[i] = article_extra[article_base[d >> shift] + article_step[d]]
     for i in range(n):
         if held[i] & valid == 0:
             continue
@@ -1178,11 +1187,14 @@ def _preselect(
         for f in range(n_fields):
             m += sums[i, f] * scales[f]
         v = m
-        a = article_base[d >> shift] + article_step[d]
-        if has_extra:
-            v += article_extra[a]
-        if lead != 0.0 and article_first[a] == d:
-            v += lead
+        if gathered:
+            v += values[i]
+        else:
+            a = article_base[d >> shift] + article_step[d]
+            if has_extra:
+                v += article_extra[a]
+            if lead != 0.0 and article_first[a] == d:
+                v += lead
         values[count] = v
         at[count] = i
         count += 1

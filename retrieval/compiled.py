@@ -7,6 +7,7 @@ correct but only fit for small corpora.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 try:
@@ -61,6 +62,25 @@ def _choose_threading_layer() -> str | None:
 
 PARALLEL_LAYER = _choose_threading_layer()
 PARALLEL = PARALLEL_LAYER is not None
+# GNU OpenMP cannot start threads in a child forked from a process that has (numba ends the
+# child instead: "fork() called from a process already using GNU OpenMP"). A process forked
+# from this one (a prefork server, multiprocessing's default on Linux) runs every loop on its
+# own thread instead. Process state, not configuration: set once, in the child, by the fork.
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+if PARALLEL_LAYER == "omp":
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def may_split() -> bool:
+    """Whether parallel loops may start threads in this process."""
+    return PARALLEL and not _forked
 # A plain range where loops are not compiled in parallel (numba then treats prange as range).
 prange = numba.prange if numba is not None else range
 

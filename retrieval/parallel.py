@@ -8,7 +8,8 @@ whole would (contiguous ranges of documents), so the answer does not depend on t
 
 A question asked while another is being answered is not split: the cores are busy already, and
 two questions each split in two would keep four threads on two cores, each waiting for the
-other's slowest part. ``SEARCH_THREADS=1`` never splits.
+other's slowest part. ``SEARCH_THREADS=1`` never splits, nor does a process without a thread-safe
+threading layer or forked from one that uses GNU OpenMP (see :func:`retrieval.compiled.may_split`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from .compiled import may_split
 
 
 class Workers:
@@ -34,7 +37,7 @@ class Workers:
             self._in_progress += 1
             alone = self._in_progress == 1
         try:
-            yield self.threads if alone else 1
+            yield self.threads if alone and may_split() else 1
         finally:
             with self._lock:
                 self._in_progress -= 1

@@ -38,7 +38,6 @@ from .words import WordTable
 log = logging.getLogger(__name__)
 
 
-
 VARIANTS = ("okapi", "l", "plus")
 _VARIANT_CODE = {"okapi": 0, "l": 1, "plus": 2}
 

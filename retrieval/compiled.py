@@ -81,6 +81,8 @@ if PARALLEL_LAYER == "omp":
 def may_split() -> bool:
     """Whether parallel loops may start threads in this process."""
     return PARALLEL and not _forked
+
+
 # A plain range where loops are not compiled in parallel (numba then treats prange as range).
 prange = numba.prange if numba is not None else range
 

@@ -1349,11 +1349,35 @@ def best_set(scores: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
     n = len(scores)
     if n <= k:
         return np.arange(n)
+    # Compiled: as numpy's partition, filters and sort, five calls cost a thousand of two
+    # thousand candidates 0.05 ms, five times the work itself.
+    return _best_set(np.ascontiguousarray(scores, dtype=np.float64), np.ascontiguousarray(docs, dtype=np.int64), k)
+
+
+@_kernel
+def _best_set(scores, docs, k):  # pragma: no cover - compiled
+    n = len(scores)
     kth = np.partition(scores, n - k)[n - k]
-    above = np.flatnonzero(scores > kth)
-    tied = np.flatnonzero(scores == kth)
-    tied = tied[np.argsort(docs[tied], kind="stable")[: k - len(above)]]
-    return np.concatenate((above, tied))
+    out = np.empty(k, dtype=np.int64)
+    m = 0
+    tied = 0
+    for i in range(n):
+        if scores[i] > kth:
+            out[m] = i
+            m += 1
+        elif scores[i] == kth:
+            tied += 1
+    at = np.empty(tied, dtype=np.int64)
+    tied = 0
+    for i in range(n):
+        if scores[i] == kth:
+            at[tied] = i
+            tied += 1
+    # The tied positions by document (stable: equal documents keep their order).
+    by_doc = np.argsort(docs[at], kind="mergesort")
+    for j in range(k - m):
+        out[m + j] = at[by_doc[j]]
+    return out
 
 
 @_kernel

@@ -676,20 +676,26 @@ class TermsHeld:
     def term_masks(self, index: object, term_ids: Sequence[int]) -> tuple[np.ndarray, list[int]]:
         """Each term's bit as a uint64 mask (0 for an id of -1: held by none), and the
         positions of the terms that have no bit (the caller searches the postings for those)."""
-        masks = np.zeros(len(term_ids), dtype=np.uint64)
-        unknown = []
-        for column, term in enumerate(term_ids):
-            j = self.bits.get((id(index), term))
-            if j is not None:
-                masks[column] = np.uint64(1) << np.uint64(j)
-            elif term >= 0:
-                unknown.append(column)
+        field = id(index)
+        found = [self.bits.get((field, term), -1) for term in term_ids]
+        # Python ints: a numpy scalar shift per term cost more than the rest of the call.
+        masks = np.array([1 << j if j >= 0 else 0 for j in found], dtype=np.uint64)
+        unknown = [column for column, (j, term) in enumerate(zip(found, term_ids, strict=True)) if j < 0 and term >= 0]
         return masks, unknown
 
     def holds(self, index: object, term_ids: Sequence[int], docs: np.ndarray) -> np.ndarray:
         """Whether each document holds each term of *index*, as bool[docs, terms] (the postings
         are searched only for terms without a bit)."""
         masks, unknown = self.term_masks(index, term_ids)
+        if isinstance(index, BM25Index):
+            # One compiled call for the masks and the searches (a few numpy steps per field
+            # cost as much as the work at a thousand candidates).
+            search = np.zeros(len(term_ids), dtype=np.bool_)
+            search[unknown] = True
+            return _held_or_found(
+                self.masks, masks, search, np.asarray(term_ids, dtype=np.int64), index._indptr, index._indices,
+                np.asarray(docs, dtype=np.int64),
+            )
         out = (self.masks[:, None] & masks[None, :]) != 0
         if unknown:
             out[:, unknown] = index.holds([term_ids[c] for c in unknown], docs)
@@ -1494,23 +1500,45 @@ def _postings_hold(indptr, indices, terms, docs):  # pragma: no cover - compiled
     out = np.zeros((len(docs), len(terms)), dtype=np.bool_)
     order = np.argsort(docs)
     for j in range(len(terms)):
-        t = terms[j]
-        if t < 0:
-            continue
-        lo = indptr[t]
-        last = indptr[t + 1]
-        for i in order:
-            if lo >= last:
-                break
-            d = docs[i]
-            step = 1
-            hi = lo
-            while hi < last and indices[hi] < d:
-                lo = hi + 1
-                hi += step
-                step <<= 1
-            lo = _lower_bound(indices, lo, min(hi, last), d)
-            out[i, j] = lo < last and indices[lo] == d
+        if terms[j] >= 0:
+            _search_postings(indptr, indices, terms[j], docs, order, out, j)
+    return out
+
+
+@_kernel
+def _search_postings(indptr, indices, t, docs, order, out, j):  # pragma: no cover - compiled
+    """Column *j* of :func:`_postings_hold`: which of *docs* (visited in *order*, ascending)
+    term *t* has."""
+    lo = indptr[t]
+    last = indptr[t + 1]
+    for i in order:
+        if lo >= last:
+            break
+        d = docs[i]
+        step = 1
+        hi = lo
+        while hi < last and indices[hi] < d:
+            lo = hi + 1
+            hi += step
+            step <<= 1
+        lo = _lower_bound(indices, lo, min(hi, last), d)
+        out[i, j] = lo < last and indices[lo] == d
+
+
+@_kernel
+def _held_or_found(held, masks, search, terms, indptr, indices, docs):  # pragma: no cover - compiled
+    """:meth:`TermsHeld.holds`: each column from the documents' masks (*held*) where the term
+    has a bit (*masks*), else from its postings where *search* says so, else False."""
+    out = np.zeros((len(docs), len(terms)), dtype=np.bool_)
+    order = np.empty(0, dtype=np.int64)
+    for j in range(len(terms)):
+        if masks[j] != 0:
+            for i in range(len(docs)):
+                out[i, j] = (held[i] & masks[j]) != 0
+        elif search[j] and terms[j] >= 0:
+            if len(order) != len(docs):
+                order = np.argsort(docs)
+            _search_postings(indptr, indices, terms[j], docs, order, out, j)
     return out
 
 

@@ -13,6 +13,7 @@ analysing the text again: that is what keeps answering fast at a million sentenc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +23,7 @@ import numpy as np
 
 from .aliases import AliasTable
 from .arabic import STOP_WORDS, Token, light_stem, root_stem, tokenize
-from .index import BM25Index, ComposedIndex, TermsHeld, coverage_beyond, credits_from_holds
+from .index import BM25Index, ComposedIndex, TermsHeld, coverage_beyond, coverage_of_credits, credits_from_holds
 
 ROOT_CREDIT = 0.7  # same root, different stem: related, not the same word
 TYPO_MIN_OVERLAP = 0.5  # trigram Jaccard from which a near spelling counts
@@ -163,25 +164,21 @@ class IndexedCoverage:
         if holds is None:
             holds = self.probe_holds(question, docs, held)
         probes, alternative_columns, same_stem, same_root = holds
-        if not near:
-            # A thousand candidates: one compiled pass instead of a numpy step per column.
-            return credits_from_holds(
-                same_stem, same_root, len(question.words), *_flat_columns(alternative_columns), ROOT_CREDIT
-            )
-        grams = self.grams.vocabulary
-        credit = np.where(same_root, ROOT_CREDIT, 0.0)
-        trigrams = [
-            ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
-            for w in probes
-        ]
-        overlap = self.grams.trigram_overlap(trigrams, docs)
-        credit = np.maximum(credit, np.where(overlap >= TYPO_MIN_OVERLAP, overlap, 0.0))
-        credit = np.where(same_stem, 1.0, credit)
-        out = credit[:, : len(question.words)].copy()
-        for i, columns in enumerate(alternative_columns):
-            if columns:
-                out[:, i] = np.maximum(out[:, i], credit[:, columns].min(axis=1))
-        return out
+        if near:
+            grams = self.grams.vocabulary
+            trigrams = [
+                ([i for g in w.grams if (i := grams.get(g)) is not None] if len(w.grams) >= 3 else [], len(w.grams))
+                for w in probes
+            ]
+            overlap = self.grams.trigram_overlap(trigrams, docs)
+        else:
+            overlap = _NO_OVERLAP
+        # One compiled pass instead of a numpy step per column (a thousand candidates for the
+        # beyond-title coverage, the hits for the confidence).
+        return credits_from_holds(
+            same_stem, same_root, overlap, len(question.words), *_flat_columns(alternative_columns), ROOT_CREDIT,
+            TYPO_MIN_OVERLAP,
+        )
 
     def beyond_title(
         self,
@@ -235,11 +232,26 @@ class ProbeHolds(NamedTuple):
         return self._replace(same_stem=self.same_stem[rows], same_root=self.same_root[rows])
 
 
+_NO_OVERLAP = np.zeros((0, 0))  # credits without near spellings
+
+
 def _flat_columns(columns: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Lists of columns as (indptr, flat) arrays for the compiled kernels."""
-    indptr = np.zeros(len(columns) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(c) for c in columns])
+    indptr = np.array([0, *itertools.accumulate(map(len, columns))], dtype=np.int64)
     return indptr, np.array([p for c in columns for p in c], dtype=np.int64)
+
+
+def coverage_with_titles(weights: Sequence[float], credits: np.ndarray, titled: np.ndarray | None) -> np.ndarray:
+    """:func:`coverage_from_credits` with the words each title holds (*titled*, bool[docs,
+    words]) counted as covered, in one compiled pass."""
+    return coverage_of_credits(
+        np.ascontiguousarray(credits, dtype=np.float64),
+        np.ascontiguousarray(titled, dtype=np.bool_) if titled is not None else _NO_TITLES,
+        np.asarray(weights, dtype=np.float64),
+    )
+
+
+_NO_TITLES = np.zeros((0, 0), dtype=np.bool_)
 
 
 class WordCredits:

@@ -1558,24 +1558,62 @@ def _records_hold(records, doc_indptr, doc_words, terms, docs):  # pragma: no co
 
 
 @_kernel
-def credits_from_holds(same_stem, same_root, n_words, alt_indptr, alt_probes, root_credit):  # pragma: no cover
+def credits_from_holds(
+    same_stem, same_root, overlap, n_words, alt_indptr, alt_probes, root_credit, typo_min
+):  # pragma: no cover - compiled
     """Each question word's credit per document, as float[docs, words], from whether each
     probe word (the question's words, then their alternative spellings) has the same stem or
-    root: 1 for the stem, *root_credit* for the root, else 0; a word with alternatives gets the
-    best of its own credit and the smallest of theirs (see confidence.py)."""
+    root: 1 for the stem, *root_credit* for the root, else 0; with *overlap* (float[docs,
+    probes]; no columns for none) a near spelling earns its overlap from *typo_min* on, when
+    that is more. A word with alternatives gets the best of its own credit and the smallest of
+    theirs (see confidence.py)."""
     n_docs = same_stem.shape[0]
+    near = overlap.shape[1] > 0
     out = np.zeros((n_docs, n_words))
     for d in range(n_docs):
         for i in range(n_words):
-            c = 1.0 if same_stem[d, i] else (root_credit if same_root[d, i] else 0.0)
+            c = _probe_credit(same_stem, same_root, overlap, near, d, i, root_credit, typo_min)
             if alt_indptr[i + 1] > alt_indptr[i]:
                 low = np.inf
                 for q in range(alt_indptr[i], alt_indptr[i + 1]):
-                    p = alt_probes[q]
-                    a = 1.0 if same_stem[d, p] else (root_credit if same_root[d, p] else 0.0)
+                    a = _probe_credit(same_stem, same_root, overlap, near, d, alt_probes[q], root_credit, typo_min)
                     low = min(low, a)
                 c = max(c, low)
             out[d, i] = c
+    return out
+
+
+@_kernel
+def _probe_credit(same_stem, same_root, overlap, near, d, p, root_credit, typo_min):  # pragma: no cover - compiled
+    if same_stem[d, p]:
+        return 1.0
+    c = root_credit if same_root[d, p] else 0.0
+    if near and overlap[d, p] >= typo_min:
+        c = max(c, overlap[d, p])
+    return c
+
+
+@_kernel
+def coverage_of_credits(credits, titled, weights):  # pragma: no cover - compiled
+    """Per document, the weighted share of the question that *credits* (float[docs, words])
+    cover, a word its article's title holds (*titled*, bool[docs, words]; no columns for
+    none) counting as covered. The sums are those of ``confidence.coverage_from_credits``."""
+    n_docs, n_words = credits.shape
+    with_titles = titled.shape[1] > 0
+    total = 0.0
+    for i in range(n_words):
+        total += weights[i]
+    out = np.zeros(n_docs)
+    if total == 0.0:
+        return out
+    for d in range(n_docs):
+        covered = 0.0
+        for i in range(n_words):
+            c = credits[d, i]
+            if with_titles and titled[d, i]:
+                c = 1.0
+            covered += weights[i] * c
+        out[d] = covered / total
     return out
 
 
@@ -1647,14 +1685,39 @@ def _trigram_overlap(records, doc_indptr, doc_words, probe_indptr, probe_terms, 
             keys[h] = t
             holders[h] |= np.uint64(1) << np.uint64(j)
     shared = np.zeros(n_probes, dtype=np.int64)
-    for i in range(len(docs)):
+    n = len(docs)
+    for i in range(-_AHEAD_DOC, n):
+        # The hits' words are scattered over the word table: fetched a few documents ahead,
+        # as in _composed_scores (half this kernel's time was waiting for them).
+        if 0 <= i + _AHEAD_DOC < n:
+            prefetch(doc_indptr, docs[i + _AHEAD_DOC])
+        if 0 <= i + _AHEAD_WORDS < n:
+            a = docs[i + _AHEAD_WORDS]
+            prefetch(doc_words, doc_indptr[a])
+            prefetch(doc_words, doc_indptr[a + 1] - 1)
+        if 0 <= i + _AHEAD_RECORDS < n:
+            a = docs[i + _AHEAD_RECORDS]
+            for p in range(doc_indptr[a], doc_indptr[a + 1]):
+                prefetch(records, doc_words[p])
+        if i < 0:
+            continue
         d = docs[i]
         for p in range(doc_indptr[d], doc_indptr[d + 1]):
             at = doc_words[p]
             n_trigrams = (records[at] + 1) // 2
             first = at + 1
-            distinct = 0
+            # Most words share no trigram with any probe: found out without the duplicate test.
             touched = np.uint64(0)
+            for a in range(n_trigrams):
+                t = records[first + a]
+                h = (t * 2654435761) & (size - 1)
+                while keys[h] != -1 and keys[h] != t:
+                    h = (h + 1) & (size - 1)
+                if keys[h] == t:
+                    touched |= holders[h]
+            if touched == 0:
+                continue
+            distinct = 0
             for a in range(n_trigrams):
                 t = records[first + a]
                 seen_before = False
@@ -1670,12 +1733,9 @@ def _trigram_overlap(records, doc_indptr, doc_words, probe_indptr, probe_terms, 
                     h = (h + 1) & (size - 1)
                 if keys[h] == t:
                     m = holders[h]
-                    touched |= m
                     for j in range(n_probes):
                         if (m >> np.uint64(j)) & np.uint64(1):
                             shared[j] += 1
-            if touched == 0:
-                continue
             for j in range(n_probes):
                 if shared[j]:
                     overlap = shared[j] / (probe_sizes[j] + distinct - shared[j])

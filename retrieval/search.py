@@ -23,7 +23,7 @@ import numpy as np
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
-from .confidence import IndexedCoverage, ProbeHolds, QuestionProfile, coverage_from_credits, profile, sentence_credits
+from .confidence import IndexedCoverage, ProbeHolds, QuestionProfile, coverage_with_titles, profile, sentence_credits
 from .index import (
     BM25Index,
     BM25Params,
@@ -217,17 +217,17 @@ class SearchIndex:
         candidates: _Candidates | None = None,
     ) -> list[float]:
         rows = candidates.rows(docs) if candidates is not None and self._indexed_coverage is not None else None
+        titled = None
         if rows is not None:
             # The hits are candidates whose stems, roots and titles the re-rank has looked up.
             credits = self._indexed_coverage.credits(asked, docs, holds=candidates.holds.take(rows))
-            titled = candidates.titled[rows]
+            if self.config.title_in_confidence:
+                titled = candidates.titled[rows]
         else:
             credits = self.credits(asked, docs, held=held)
             if self.config.title_in_confidence:
                 titled = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
-        if self.config.title_in_confidence:
-            credits = np.maximum(credits, titled)
-        return coverage_from_credits(asked.weights, credits).tolist()
+        return coverage_with_titles(asked.weights, credits, titled).tolist()
 
     def credits(
         self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True, held: TermsHeld | None = None

@@ -655,8 +655,10 @@ class Ranked:
     # from the 57th on share a bit per field (see ``_HELD_BITS``).
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     held_terms: tuple[tuple[int, int], ...] = ()
-    # The caller's candidate score of each document, as it computed it (see :class:`CandidateScore`).
+    # The caller's candidate score of each document, as it computed it (see :class:`CandidateScore`),
+    # and where each document was among the candidates it was given.
     candidate: np.ndarray | None = None
+    candidate_rows: np.ndarray | None = None
 
     def terms_held(self, fields: Sequence[object]) -> TermsHeld:
         """What the masks tell, for the postings *fields* in the order the ranker was given them."""
@@ -910,7 +912,7 @@ class Ranker:
                 docs, pre, match, held = docs[chosen], pre[chosen], match[chosen], held[chosen]
         if not len(docs):
             return Ranked(empty, np.empty(0), np.empty(0), reached)
-        given = None
+        given = rows = None
         if candidate is not None:
             given = np.asarray(
                 candidate.compute(Ranked(docs.astype(np.int64), pre, match, reached, held, tuple(held_terms))),
@@ -919,9 +921,10 @@ class Ranker:
             top = given.max()
             if top > 0:
                 pre = pre + given * (candidate.weight / top)
+            rows = np.arange(len(docs))
             if rerank and len(docs) > candidate.keep:
-                chosen = best_set(pre, docs, candidate.keep)
-                docs, pre, match, held, given = docs[chosen], pre[chosen], match[chosen], held[chosen], given[chosen]
+                rows = best_set(pre, docs, candidate.keep)
+                docs, pre, match, held, given = docs[rows], pre[rows], match[rows], held[rows], given[rows]
         for index, tokens, weight in rerank:
             if not weight:
                 continue
@@ -934,7 +937,7 @@ class Ranker:
         best = best_positions(pre, docs, k) if ordered else best_set(pre, docs, k)
         return Ranked(
             docs[best].astype(np.int64), pre[best], match[best], reached, held[best], tuple(held_terms),
-            given[best] if given is not None else None,
+            given[best] if given is not None else None, rows[best] if rows is not None else None,
         )
 
 

@@ -215,8 +215,14 @@ class SearchIndex:
         docs: Sequence[int],
         held: TermsHeld | None = None,
         candidates: _Candidates | None = None,
+        rows: np.ndarray | None = None,
     ) -> list[float]:
-        rows = candidates.rows(docs) if candidates is not None and self._indexed_coverage is not None else None
+        """The confidence of each of *docs*; *candidates* is what the beyond-title coverage
+        looked up, and *rows* where *docs* are among them when the caller knows."""
+        if candidates is None or self._indexed_coverage is None:
+            rows = None
+        elif rows is None:
+            rows = candidates.rows(docs)
         titled = None
         if rows is not None:
             # The hits are candidates whose stems, roots and titles the re-rank has looked up.
@@ -346,7 +352,7 @@ class SearchIndex:
             if doc not in known_coverage:
                 if self._indexed_coverage is not None:
                     seen = looked_up[0] if looked_up else None
-                    coverages = self._coverages(asked, best.docs, held, seen)
+                    coverages = self._coverages(asked, best.docs, held, seen, best.candidate_rows)
                     known_coverage.update(zip(best.docs.tolist(), coverages, strict=True))
                 else:
                     known_coverage[doc] = self._coverages(asked, [doc])[0]

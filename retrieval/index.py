@@ -1052,19 +1052,41 @@ def _collect(
                     block_sums[o, f] += c * weights[p]
                     p += 1
             at[j] = p
-        for i in range(m):
-            o = block_docs[i]
-            docs[n] = start + o
-            held[n] = block_held[o]
-            block_held[o] = 0
-            for f in range(n_fields):
-                v = block_sums[o, f]
-                block_sums[o, f] = 0.0
-                sums[n, f] = v
-                # A field that did not reach the document has 0 here, which leaves a positive
-                # best as it was (and a field with no positive best is left out either way).
-                best[f] = max(best[f], v)
-            n += 1
+        # A field that did not reach a document has 0 here, which leaves a positive best as it
+        # was (and a field with no positive best is left out either way).
+        if n_fields == 2:
+            # The tuned configuration's two fields, spelt out: the best sums stay in registers
+            # instead of a read and a write of memory for each row (8% of this kernel).
+            best0 = best[0]
+            best1 = best[1]
+            for i in range(m):
+                o = block_docs[i]
+                docs[n] = start + o
+                held[n] = block_held[o]
+                block_held[o] = 0
+                v0 = block_sums[o, 0]
+                v1 = block_sums[o, 1]
+                block_sums[o, 0] = 0.0
+                block_sums[o, 1] = 0.0
+                sums[n, 0] = v0
+                sums[n, 1] = v1
+                best0 = max(best0, v0)
+                best1 = max(best1, v1)
+                n += 1
+            best[0] = best0
+            best[1] = best1
+        else:
+            for i in range(m):
+                o = block_docs[i]
+                docs[n] = start + o
+                held[n] = block_held[o]
+                block_held[o] = 0
+                for f in range(n_fields):
+                    v = block_sums[o, f]
+                    block_sums[o, f] = 0.0
+                    sums[n, f] = v
+                    best[f] = max(best[f], v)
+                n += 1
     for f in range(n_fields):
         top[f] = max(top[f], best[f])
     return n

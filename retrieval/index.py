@@ -1194,6 +1194,9 @@ def _preselect(
     :func:`_compact_articles`).
     """
     n_fields = sums.shape[1]
+    two = n_fields == 2
+    scale0 = scales[0]
+    scale1 = scales[1] if two else 0.0
     count = 0
     low = np.inf
     high = -np.inf
@@ -1213,9 +1216,14 @@ def _preselect(
         d = rows[i]
         # A field that did not reach the document summed to zero: adding it changes nothing,
         # and costs less than the mispredicted test of its bit.
-        m = 0.0
-        for f in range(n_fields):
-            m += sums[i, f] * scales[f]
+        # Two fields (the tuned configuration) spelt out: a loop of two cost 8% of this kernel.
+        if two:
+            m = 0.0 + sums[i, 0] * scale0
+            m += sums[i, 1] * scale1
+        else:
+            m = 0.0
+            for f in range(n_fields):
+                m += sums[i, f] * scales[f]
         v = m
         if gathered:
             v += values[i]

@@ -713,11 +713,9 @@ class TermsHeld:
 _HELD_BITS = 64 - 8
 
 
-def _term_bits(q_field: np.ndarray) -> np.ndarray:
-    """The mask bit of each question term, given the field of each (see ``_HELD_BITS``)."""
-    j = np.arange(len(q_field))
-    shift = np.where(j < _HELD_BITS, j, _HELD_BITS + q_field).astype(np.uint64)
-    return np.left_shift(np.uint64(1), shift)
+def _term_bit(j: int, field: int) -> int:
+    """The mask bit of the *j*-th question term, of postings field *field* (see ``_HELD_BITS``)."""
+    return 1 << (j if j < _HELD_BITS else _HELD_BITS + field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -828,31 +826,36 @@ class Ranker:
         shares = list(reach) if reach is not None else [1.0] * len(postings)
         if len(shares) != len(postings):
             raise ValueError("one reach share per postings field")
-        query_field, query_terms, query_counts, query_reach = [], [], [], []
+        # (field, term, count) of each question term, those that reach documents apart from those
+        # that only add. Plain Python: a question has a dozen terms, and numpy steps on arrays of
+        # a dozen cost more than the loop.
+        reach_terms, adding_terms = [], []
         rows = 0
         for f, (index, tokens, weight) in enumerate(postings):
             if not weight:
                 continue
-            terms, counts = index.query(tokens)
-            found_in = index._indptr[terms + 1] - index._indptr[terms]
-            query_field.append(np.full(len(terms), f, dtype=np.int64))
-            query_terms.append(terms)
-            query_counts.append(counts)
-            query_reach.append(found_in <= shares[f] * self.n_docs)
-            rows += int(found_in.sum())
+            indptr = index._indptr
+            limit = shares[f] * self.n_docs
+            for term, count in index.term_ids(tokens).items():
+                found_in = int(indptr[term + 1]) - int(indptr[term])
+                rows += found_in
+                (reach_terms if found_in <= limit else adding_terms).append((f, term, count))
         if not rows:
             return Ranked(empty, np.empty(0), np.empty(0), 0)
-        q_field, q_term, q_count = (np.concatenate(part) for part in (query_field, query_terms, query_counts))
-        reaching = np.concatenate(query_reach)
-        if not reaching.any():
-            reaching[:] = True
+        if not reach_terms:
+            reach_terms, adding_terms = adding_terms, []
         # The terms that reach documents come first (in field order, then question order): within
         # a block of documents, a term that only adds must find the documents already marked.
-        order = np.argsort(~reaching, kind="stable")
-        q_field, q_term, q_count, reaching = q_field[order], q_term[order], q_count[order], reaching[order]
-        held_terms = list(zip(q_field.tolist(), q_term.tolist(), strict=True))
-        bits = _term_bits(q_field)
-        gates = np.where(reaching, np.uint64(0), np.bitwise_or.reduce(bits[reaching], initial=np.uint64(0)))
+        held_terms = [(f, term) for f, term, _count in reach_terms + adding_terms]
+        q_field = np.array([f for f, _term in held_terms], dtype=np.int64)
+        q_term = np.array([term for _f, term in held_terms], dtype=np.int64)
+        q_count = np.array([count for _f, _term, count in reach_terms + adding_terms], dtype=np.float64)
+        term_bits = [_term_bit(j, f) for j, (f, _term) in enumerate(held_terms)]
+        reached_by = 0  # the bits of the terms that reach documents
+        for bit in term_bits[: len(reach_terms)]:
+            reached_by |= bit
+        bits = np.array(term_bits, dtype=np.uint64)
+        gates = np.array([0] * len(reach_terms) + [reached_by] * len(adding_terms), dtype=np.uint64)
         # Each part sums the postings of its own range of documents (the same sums as one pass),
         # then keeps its best; the best of those are the best of all.
         bounds = self._bounds(parts(threads, rows, self.SMALLEST_PART))
@@ -883,11 +886,14 @@ class Ranker:
         reached = int(counts.sum())
         top = tops.max(axis=0)
         scales = np.zeros(self.n_fields)
-        valid = np.uint64(0)  # the bits of the terms of fields with a positive best
+        valid = 0  # the bits of the terms of fields with a positive best
         for f, (_index, _tokens, weight) in enumerate(postings):
             if weight and top[f] > 0:
                 scales[f] = weight / top[f]
-                valid |= np.bitwise_or.reduce(bits[q_field == f], initial=np.uint64(0))
+                for bit, (field_of, _term) in zip(term_bits, held_terms, strict=True):
+                    if field_of == f:
+                        valid |= bit
+        valid = np.uint64(valid)
         extra = article_extra if article_extra is not None else np.zeros(0)
         keep = max(k, depth) if rerank else k
         context = (self.article_base, self.article_step, self.article_shift, extra, self.article_first, lead, keep)

@@ -40,7 +40,7 @@ def _name_like(word: str) -> bool:
     """Whether a normalised Arabic word could be a transliterated foreign name."""
     if word.startswith("ال") or word.endswith(_NATIVE_ENDINGS):
         return False
-    return not any(ch in _NATIVE_LETTERS for ch in word)
+    return _NATIVE_LETTERS.isdisjoint(word)
 
 
 def mine_names(texts: Iterable[str]) -> tuple[set[tuple[str, str]], set[str]]:

@@ -541,21 +541,27 @@ def _article_context(
     top = 0.0
     for a in range(n):
         top = max(top, out[a])
-    applies = top > 0
-    if applies:
-        for a in range(n):
-            out[a] = out[a] / top * weight
-    else:
-        out[:] = 0.0
-    if title_weight != 0.0 and n_terms > 0:
-        held = np.zeros(n, dtype=np.int64)
+    scored = top > 0
+    titled = title_weight != 0.0 and n_terms > 0
+    if titled:
+        held = np.zeros(n, dtype=np.int32)
         for row in t_rows:
             for i in range(t_indptr[row], t_indptr[row + 1]):
                 held[t_indices[i]] += 1
+    # One pass over the articles for both parts (tens of thousands of them at a million
+    # sentences), each written as the two steps it replaces would have left it.
+    if scored and titled:
         for a in range(n):
-            out[a] = out[a] + title_weight * (held[a] / n_terms)
-        applies = True
-    return applies
+            out[a] = out[a] / top * weight + title_weight * (held[a] / n_terms)
+    elif scored:
+        for a in range(n):
+            out[a] = out[a] / top * weight
+    elif titled:
+        for a in range(n):
+            out[a] = 0.0 + title_weight * (held[a] / n_terms)
+    else:
+        out[:] = 0.0
+    return scored or titled
 
 
 class ExtendedVocabulary(Mapping[str, int]):

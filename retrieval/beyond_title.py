@@ -18,6 +18,7 @@ other weight (``bench/tune_retrieval.py``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,14 +33,17 @@ def title_holds(question: QuestionProfile, titles: TermSetIndex, articles: np.nd
     A word counts as held when its light stem, or the stem of one of its alias spellings, is
     a term of the title (*titles* holds the titles' light-stem terms).
     """
-    articles = np.asarray(articles, dtype=np.int64)
+    # The articles as given (the sentences' int32 article ids): a copy to int64 and numpy steps
+    # on lists of a few words cost a thousand candidates more than the kernel.
+    articles = np.asarray(articles)
+    if articles.dtype.kind not in "iu":  # an empty list, say
+        articles = articles.astype(np.int64)
     rows = [
         [row for stem in {word.stem, *(a.stem for a in alts)} if (row := titles.vocabulary.get(stem)) is not None]
         for word, alts in zip(question.words, question.alternatives, strict=True)
     ]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
-    flat = np.fromiter((row for r in rows for row in r), dtype=np.int64, count=int(indptr[-1]))
+    indptr = np.array([0, *itertools.accumulate(map(len, rows))], dtype=np.int64)
+    flat = np.array([row for r in rows for row in r], dtype=np.int64)
     return rows_hold(titles.indptr, titles.indices, titles.n_docs, indptr, flat, articles)
 
 

@@ -58,12 +58,18 @@ def same_answers(one: SearchIndex, two: SearchIndex) -> None:
     assert one.closest_titles("سيارات كهربائية") == two.closest_titles("سيارات كهربائية")
 
 
-def test_a_saved_index_loads_and_answers_the_same(tmp_path):
+def saved_and_loaded(tmp_path) -> tuple[SearchIndex, SnapshotStore, SearchIndex]:
+    """The seed index, the store it was saved in, and the index loaded back from it."""
     index = seed_index()
     store = SnapshotStore(tmp_path / "snapshots")
     store.save(index, key_for(index))
     loaded = store.load(key_for(index), index.config)
     assert loaded is not None
+    return index, store, loaded
+
+
+def test_a_saved_index_loads_and_answers_the_same(tmp_path):
+    index, _store, loaded = saved_and_loaded(tmp_path)
     same_answers(index, loaded)
     assert list(loaded.sentences) == list(index.sentences)
     assert loaded.articles == index.articles
@@ -91,11 +97,7 @@ def mapped_pages(folder) -> dict[str, tuple[int, int]]:
 def test_a_loaded_snapshot_is_mapped_in_before_the_first_question(tmp_path):
     # Otherwise the first questions after a start or a reindex each wait for page faults (half
     # a millisecond more at the median at a million sentences).
-    index = seed_index()
-    store = SnapshotStore(tmp_path / "snapshots")
-    store.save(index, key_for(index))
-    loaded = store.load(key_for(index), index.config)
-    assert loaded is not None
+    _index, store, _loaded = saved_and_loaded(tmp_path)
     pages = mapped_pages(store.path(KEY.version))
     assert len(pages) > 10  # the fields' postings, the sentences, the articles...
     assert {name: sizes for name, sizes in pages.items() if sizes[0] != sizes[1]} == {}

@@ -113,15 +113,17 @@ def coverage(question: QuestionProfile, sentence: str) -> float:
     return float(coverage_from_credits(question.weights, sentence_credits(question, sentence)[None, :])[0])
 
 
-def coverage_from_credits(weights: Sequence[float], credits: np.ndarray) -> np.ndarray:
-    """Coverage of each row of *credits* (float[sentences, words]) by words weighing *weights*."""
-    total = sum(weights)
-    covered = np.zeros(len(credits))
-    if not total:
-        return covered
-    for i, weight in enumerate(weights):
-        covered = covered + weight * credits[:, i]
-    return covered / total
+def coverage_from_credits(
+    weights: Sequence[float], credits: np.ndarray, titled: np.ndarray | None = None
+) -> np.ndarray:
+    """Coverage of each row of *credits* (float[sentences, words]) by words weighing *weights*;
+    with *titled* (bool[sentences, words]), a word the sentence's title holds counts as covered.
+    One compiled pass (numpy took a step per word)."""
+    return coverage_of_credits(
+        np.ascontiguousarray(credits, dtype=np.float64),
+        np.ascontiguousarray(titled, dtype=np.bool_) if titled is not None else _NO_TITLES,
+        np.asarray(weights, dtype=np.float64),
+    )
 
 
 class IndexedCoverage:
@@ -239,16 +241,6 @@ def _flat_columns(columns: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Lists of columns as (indptr, flat) arrays for the compiled kernels."""
     indptr = np.array([0, *itertools.accumulate(map(len, columns))], dtype=np.int64)
     return indptr, np.array([p for c in columns for p in c], dtype=np.int64)
-
-
-def coverage_with_titles(weights: Sequence[float], credits: np.ndarray, titled: np.ndarray | None) -> np.ndarray:
-    """:func:`coverage_from_credits` with the words each title holds (*titled*, bool[docs,
-    words]) counted as covered, in one compiled pass."""
-    return coverage_of_credits(
-        np.ascontiguousarray(credits, dtype=np.float64),
-        np.ascontiguousarray(titled, dtype=np.bool_) if titled is not None else _NO_TITLES,
-        np.asarray(weights, dtype=np.float64),
-    )
 
 
 _NO_TITLES = np.zeros((0, 0), dtype=np.bool_)

@@ -1665,7 +1665,7 @@ def _probe_credit(same_stem, same_root, overlap, near, d, p, root_credit, typo_m
 def coverage_of_credits(credits, titled, weights):  # pragma: no cover - compiled
     """Per document, the weighted share of the question that *credits* (float[docs, words])
     cover, a word its article's title holds (*titled*, bool[docs, words]; no columns for
-    none) counting as covered. The sums are those of ``confidence.coverage_from_credits``."""
+    none) counting as covered (see ``confidence.coverage_from_credits``)."""
     n_docs, n_words = credits.shape
     with_titles = titled.shape[1] > 0
     total = 0.0

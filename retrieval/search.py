@@ -23,7 +23,7 @@ import numpy as np
 from .aliases import AliasTable
 from .arabic import Analyzer, tokenize
 from .beyond_title import beyond_title_coverage, title_holds
-from .confidence import IndexedCoverage, ProbeHolds, QuestionProfile, coverage_with_titles, profile, sentence_credits
+from .confidence import IndexedCoverage, ProbeHolds, QuestionProfile, coverage_from_credits, profile, sentence_credits
 from .index import (
     BM25Index,
     BM25Params,
@@ -233,7 +233,7 @@ class SearchIndex:
             credits = self.credits(asked, docs, held=held)
             if self.config.title_in_confidence:
                 titled = title_holds(asked, self._title_index, self.doc_article[np.asarray(docs, dtype=np.int64)])
-        return coverage_with_titles(asked.weights, credits, titled).tolist()
+        return coverage_from_credits(asked.weights, credits, titled).tolist()
 
     def credits(
         self, asked: QuestionProfile, docs: Sequence[int], *, near: bool = True, held: TermsHeld | None = None
